@@ -1,0 +1,69 @@
+"""The chat server: `create_app()` builds a configured Flask app."""
+
+import logging
+import os
+
+from flask import Flask, request
+from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from chat import api, cli, config, errors, ratelimit, realtime
+from chat.auth import authenticate
+from chat.extensions import db, migrate
+from chat.realtime import metrics
+from chat.validation import UUIDConverter
+
+
+def create_app(test_config=None):
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(config.from_environment(app.instance_path))
+    app.config.from_pyfile("config.py", silent=True)
+    if test_config:
+        app.config.update(test_config)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app.config))
+    app.json.sort_keys = False
+    # A PaaS router terminates TLS: trust its X-Forwarded-* so cookies get `Secure`.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    with app.app_context():
+        _tune_engine(db.engine)
+    app.url_map.converters["uid"] = UUIDConverter
+    errors.init_app(app)
+    ratelimit.init_app(app)
+    realtime.init_app(app)
+    api.init_app(app, authenticate)
+    from chat.web import bp as web_bp
+
+    app.register_blueprint(web_bp)
+    cli.init_app(app)
+    app.after_request(_count_request)
+    return app
+
+
+def _engine_options(cfg):
+    if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    # Under gevent many requests share a worker; a larger pool keeps them from queueing.
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, "pool_timeout": 10}
+
+
+def _tune_engine(engine):
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")  # ON DELETE CASCADE / SET NULL need it
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers do not wait for the processor
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def _count_request(response):
+    metrics.http_requests.labels(request.method, str(response.status_code)).inc()
+    return response

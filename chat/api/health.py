@@ -1,0 +1,52 @@
+"""Operations: health, the OpenAPI document, Prometheus metrics. No sign-in needed."""
+
+import logging
+
+from flask import Blueprint, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from chat.api.openapi_spec import build_spec
+from chat.auth import public
+from chat.extensions import db
+from chat.realtime import get_realtime
+
+log = logging.getLogger(__name__)
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthcheck")
+@public
+def healthcheck():
+    status = {"status": "ok", "database": "ok", "bus": "ok"}
+    try:
+        db.session.execute(text("SELECT 1"))
+        db.session.commit()
+    except Exception:
+        log.warning("healthcheck: database unreachable", exc_info=True)
+        db.session.rollback()
+        status["database"] = status["status"] = "unavailable"
+    try:
+        get_realtime().bus.check()
+    except Exception:
+        log.warning("healthcheck: bus unreachable", exc_info=True)
+        status["bus"] = status["status"] = "unavailable"
+    return status, 200 if status["status"] == "ok" else 503
+
+
+_spec = None
+
+
+@bp.get("/openapi.json")
+@public
+def openapi():
+    global _spec
+    if _spec is None:
+        _spec = build_spec()
+    return _spec
+
+
+@bp.get("/metrics")
+@public
+def metrics():
+    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,47 @@
+"""Sign-in and sign-out: bearer tokens and the same token in an HttpOnly cookie."""
+
+from flask import Blueprint, g, jsonify, make_response, request
+from sqlalchemy import delete
+
+from chat import accounts
+from chat.auth import COOKIE_NAME, active_account_ban, create_session, public, verify_password
+from chat.errors import APIError
+from chat.extensions import db
+from chat.models import Session, isoformat
+from chat.realtime import publish
+from chat.validation import json_body, string_field
+
+bp = Blueprint("sessions", __name__)
+
+
+@bp.post("/sessions")
+@public
+def create_session_view():
+    body = json_body()
+    name, password = string_field(body, "name"), string_field(body, "password")
+    user = accounts.user_by_name(name)
+    if not verify_password(user, password):
+        raise APIError(401, "invalid_credentials", "Wrong name or password")
+    ban = active_account_ban(user.id)
+    if ban is not None:
+        raise APIError(403, "banned", "This account is banned")
+    token, session = create_session(user)
+    db.session.commit()
+    response_body = {"token": token, "expires_at": isoformat(session.expires_at),
+                     "user": user.to_dict()}
+    response = jsonify(response_body)
+    response.status_code = 201
+    response.set_cookie(COOKIE_NAME, token, expires=session.expires_at, httponly=True,
+                        samesite="Lax", secure=request.is_secure, path="/")
+    return response
+
+
+@bp.delete("/sessions/current")
+def delete_current_session():
+    db.session.execute(delete(Session).where(Session.id == g.session.id))
+    db.session.commit()
+    publish("close", user=str(g.user.id), session=str(g.session.id), reason="signed out")
+    response = make_response("", 204)
+    response.delete_cookie(COOKIE_NAME, path="/", samesite="Lax", secure=request.is_secure,
+                           httponly=True)
+    return response

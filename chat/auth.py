@@ -1,0 +1,101 @@
+"""Passwords, session tokens, and the check that sets `g.user` on every API request."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import current_app, g, request
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from chat.errors import APIError
+from chat.extensions import db
+from chat.models import Ban, Session, User, utc, utcnow
+
+COOKIE_NAME = "chat_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# Verified against when the name is unknown, so both failures cost the same time.
+_dummy_hash = None
+
+
+def hash_password(password):
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def verify_password(user, password):
+    global _dummy_hash
+    if user is None or user.password_hash is None:
+        if _dummy_hash is None:
+            _dummy_hash = hash_password("not-a-real-password")
+        check_password_hash(_dummy_hash, password)
+        return False
+    return check_password_hash(user.password_hash, password)
+
+
+def token_hash(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_session(user):
+    """A new random token (256 bits); only its hash is stored."""
+    token = secrets.token_urlsafe(32)
+    days = current_app.config["CHAT_SESSION_DAYS"]
+    session = Session(user_id=user.id, token_hash=token_hash(token),
+                      expires_at=utcnow() + timedelta(days=days))
+    db.session.add(session)
+    return token, session
+
+
+def active_account_ban(user_id):
+    bans = db.session.scalars(
+        select(Ban).where(Ban.user_id == user_id, Ban.room_id.is_(None))
+    ).all()
+    return next((ban for ban in bans if ban.is_active()), None)
+
+
+def public(view):
+    """Marks a view that needs no signed-in user."""
+    view.public = True
+    return view
+
+
+def _request_token():
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip(), "bearer"
+        return None, None
+    token = request.cookies.get(COOKIE_NAME)
+    return (token, "cookie") if token else (None, None)
+
+
+def _same_origin(origin):
+    parts = urlsplit(origin)
+    return parts.netloc.lower() == request.host.lower() and parts.scheme in ("http", "https")
+
+
+def authenticate():
+    """before_request hook of the API: routing errors first (so a malformed path id is a
+    400 even for strangers), then the caller, then the cross-site check for cookies."""
+    if request.routing_exception is not None:
+        raise request.routing_exception
+    view = current_app.view_functions.get(request.endpoint)
+    if getattr(view, "public", False):
+        return
+    token, via = _request_token()
+    if token is None:
+        raise APIError(401, "unauthenticated", "Sign in first")
+    row = db.session.execute(
+        select(Session, User).join(User, User.id == Session.user_id)
+        .where(Session.token_hash == token_hash(token))
+    ).first()
+    if row is None or utc(row.Session.expires_at) <= utcnow():
+        raise APIError(401, "unauthenticated", "The session is invalid or has expired")
+    if via == "cookie" and request.method not in SAFE_METHODS:
+        origin = request.headers.get("Origin")
+        if origin and not _same_origin(origin):
+            raise APIError(403, "forbidden", "Cross-site request refused")
+    g.session, g.user = row.Session, row.User

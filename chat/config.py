@@ -1,0 +1,97 @@
+"""Settings read from the environment, with defaults that suit a laptop.
+
+Every name here is part of the public contract (API.md, "Running it"); bad values fail
+fast at start-up instead of surfacing as odd behaviour later.
+"""
+
+import os
+import re
+import secrets
+from pathlib import Path
+
+_RATE = re.compile(r"^\s*\d+\s*/\s*(second|minute|hour|day)s?\s*$")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _int(env, name, default, minimum=1):
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env, name, default, minimum=0.0):
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def database_url(env, instance_path):
+    url = env.get("DATABASE_URL")
+    if not url:
+        return "sqlite:///" + str(Path(instance_path) / "chat.sqlite")
+    # PaaS providers still hand out `postgres://`, which SQLAlchemy dropped; and a bare
+    # `postgresql://` would pick psycopg 3 in SQLAlchemy 2.1, while we ship psycopg2.
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg2://" + url[len(scheme):]
+    return url
+
+
+def secret_key(env, instance_path):
+    """SECRET_KEY, or one generated once and kept in instance/ so restarts keep cookies."""
+    if env.get("SECRET_KEY"):
+        return env["SECRET_KEY"]
+    path = Path(instance_path) / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key
+    except OSError:
+        return secrets.token_hex(32)
+
+
+def from_environment(instance_path, env=None):
+    env = os.environ if env is None else env
+    rate = env.get("CHAT_RATE_LIMIT") or "20/second"
+    if not _RATE.match(rate):
+        raise ConfigError(f"CHAT_RATE_LIMIT must look like '20/second', got {rate!r}")
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_url(env, instance_path),
+        "SECRET_KEY": secret_key(env, instance_path),
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "MAX_CONTENT_LENGTH": 64 * 1024,
+        "CHAT_SESSION_DAYS": _int(env, "CHAT_SESSION_DAYS", 30),
+        "CHAT_KEEPALIVE_SECONDS": _float(env, "CHAT_KEEPALIVE_SECONDS", 15.0, minimum=0.05),
+        "CHAT_REPLAY_LIMIT": _int(env, "CHAT_REPLAY_LIMIT", 1000),
+        "CHAT_STREAM_BUFFER": _int(env, "CHAT_STREAM_BUFFER", 1000),
+        "CHAT_MAX_STREAMS_PER_USER": _int(env, "CHAT_MAX_STREAMS_PER_USER", 10),
+        "CHAT_MAX_MESSAGE_LENGTH": _int(env, "CHAT_MAX_MESSAGE_LENGTH", 4000),
+        "CHAT_RATE_LIMIT": rate,
+        "CHAT_QUEUE_SIZE": _int(env, "CHAT_QUEUE_SIZE", 10000),
+        "CHAT_PRESENCE_GRACE_SECONDS": _float(env, "CHAT_PRESENCE_GRACE_SECONDS", 5.0),
+        # Not part of the public contract: the processor's batch cap (benchmarks vary it)
+        # and the password KDF (tests use a cheap one to stay fast).
+        "CHAT_BATCH_SIZE": _int(env, "CHAT_BATCH_SIZE", 500),
+        "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD") or "scrypt",
+    }

@@ -1,0 +1,226 @@
+"""The stored state: accounts, sessions, rooms, memberships, messages, invitations, bans.
+
+Conventions: ids are UUIDs; times are UTC (SQLite hands them back naive, `utc()` fixes
+that); a message's `seq` is its place in the one total order of the fleet (allocated by
+the processor from the `counters` row, see chat/realtime/processor.py).
+"""
+
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from chat.extensions import db
+
+ROOM_KINDS = ("public", "private", "direct")
+GENERAL_ROOM = "general"
+BOT_USER = "chatterly-bot"
+GHOST_USER = "ghost"
+MESSAGE_SEQ = "message_seq"
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+def utc(value):
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def isoformat(value):
+    """RFC 3339 in UTC with a Z suffix, as API.md asks."""
+    if value is None:
+        return None
+    return utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(32))
+    api_user: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # NULL for system users (bot, ghost): nobody can sign in as them.
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("uq_users_name_lower", func.lower(name), unique=True),)
+
+    def to_dict(self):
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "api_user": str(self.api_user) if self.api_user else None,
+            "created_at": isoformat(self.created_at),
+        }
+
+
+class Session(db.Model):
+    __tablename__ = "sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    # sha256 of the token: a leaked table does not leak usable tokens.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Room(db.Model):
+    __tablename__ = "rooms"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16), default="public")
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    # A deactivated room (last member left, or deleted) keeps its data but is gone for clients.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # "<smaller user id>:<larger user id>" for direct rooms: one room per pair.
+    direct_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('public', 'private', 'direct')", name="kind"),
+        # Names are unique case-insensitively among live rooms; direct rooms are named
+        # after their pair and never collide with chosen names.
+        Index(
+            "uq_rooms_live_name_lower",
+            func.lower(name),
+            unique=True,
+            postgresql_where=text("active AND kind <> 'direct'"),
+            sqlite_where=text("active AND kind <> 'direct'"),
+        ),
+    )
+
+    def to_dict(self):
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "kind": self.kind,
+            "owner": str(self.owner_id) if self.owner_id else None,
+            "created_at": isoformat(self.created_at),
+        }
+
+
+class Membership(db.Model):
+    __tablename__ = "memberships"
+
+    room_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Read marker: the message id as the client named it, and its seq for counting.
+    last_read_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    last_read_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Message(db.Model):
+    __tablename__ = "messages"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    room_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rooms.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    # History pages and resume both walk one room (or a set of rooms) by seq.
+    __table_args__ = (Index("ix_messages_room_seq", "room_id", "seq"),)
+
+    def to_dict(self):
+        return {
+            "id": str(self.id),
+            "user": str(self.user_id),
+            "room": str(self.room_id),
+            "message": self.message,
+            "created_at": isoformat(self.created_at),
+        }
+
+
+class Invitation(db.Model):
+    __tablename__ = "invitations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    room_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    invited_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (db.UniqueConstraint("room_id", "user_id", name="uq_invitations_room_user"),)
+
+    def to_dict(self):
+        return {
+            "id": str(self.id),
+            "room": str(self.room_id),
+            "user": str(self.user_id),
+            "invited_by": str(self.invited_by) if self.invited_by else None,
+            "created_at": isoformat(self.created_at),
+        }
+
+
+class Ban(db.Model):
+    __tablename__ = "bans"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # NULL: an account ban, valid everywhere.
+    room_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    reason: Mapped[str] = mapped_column(Text, default="")
+    # NULL: forever. Expiry needs no job: every check compares with now.
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    # One ban per user and room (account bans, room NULL, are kept single in code).
+    __table_args__ = (Index("uq_bans_room_user", "room_id", "user_id", unique=True),)
+
+    def is_active(self, now=None):
+        return self.valid_until is None or utc(self.valid_until) > (now or utcnow())
+
+    def to_dict(self):
+        return {
+            "room": str(self.room_id) if self.room_id else None,
+            "user": str(self.user_id),
+            "reason": self.reason,
+            "valid_until": isoformat(self.valid_until),
+            "created_at": isoformat(self.created_at),
+        }
+
+
+class Counter(db.Model):
+    """Named counters; the `message_seq` row hands out message sequence numbers."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

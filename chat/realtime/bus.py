@@ -1,0 +1,53 @@
+"""The dispatcher seam: publish an event once, every instance's handlers receive it.
+
+Events are plain JSON-able dicts with a "type":
+  messages    {"messages": [stored message + "seq"], ...}   from the processor, in seq order
+  membership  {"room", "user", "action": joined|left|kicked|banned}
+  room        {"room", "action": "deleted"}
+  invitation  {"invitation": Invitation}
+  read        {"user", "room", "message"}
+  close       {"user", "session": id|None}   end that user's streams (logout, ban, deletion)
+
+The hub subscribes to the bus; the processor and the API publish to it. Neither knows
+which backend carries the events: in-process here, a broker across hosts behind the same
+two methods.
+"""
+
+import logging
+
+log = logging.getLogger(__name__)
+
+
+class Bus:
+    def __init__(self):
+        self._handlers = []
+
+    def subscribe(self, handler):
+        self._handlers.append(handler)
+
+    def publish(self, event):
+        raise NotImplementedError
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def check(self):
+        """Raises if the bus cannot carry events right now (for /healthcheck)."""
+
+    def _deliver(self, event):
+        for handler in self._handlers:
+            try:
+                handler(event)
+            except Exception:  # one bad handler must not starve the others
+                log.exception("bus handler failed for %s event", event.get("type"))
+
+
+class LocalBus(Bus):
+    """One process: publishing is handing the event to the handlers, synchronously, so a
+    request that publishes after its commit has updated every local stream before it answers."""
+
+    def publish(self, event):
+        self._deliver(event)

@@ -1,0 +1,32 @@
+"""Server-Sent Events framing (WHATWG): pure functions from values to bytes.
+
+Chat messages carry an `id:` line (the message id, so `Last-Event-ID` names the last
+message seen) and no `event:` line (browsers get them in `onmessage`). Every other event
+is named and has no `id:` line, so it never moves the client's resume point.
+"""
+
+import json
+
+KEEPALIVE = b": keepalive\n\n"
+MESSAGE_FIELDS = ("id", "user", "room", "message", "created_at")
+
+
+def _data_lines(payload):
+    # Compact JSON never contains a raw newline (they are escaped), so one data line is
+    # enough; splitting anyway keeps the framing right for any text.
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return "".join(f"data: {line}\n" for line in text.split("\n"))
+
+
+def retry(milliseconds):
+    return f"retry: {int(milliseconds)}\n\n".encode()
+
+
+def chat_message(message):
+    """A stored message (a dict with at least MESSAGE_FIELDS) as one SSE event."""
+    body = {field: message[field] for field in MESSAGE_FIELDS}
+    return f"id: {message['id']}\n{_data_lines(body)}\n".encode()
+
+
+def named(event, payload):
+    return f"event: {event}\n{_data_lines(payload)}\n".encode()

@@ -1,0 +1,238 @@
+"""The open streams of this worker and who receives what.
+
+Indexes kept current by bus events: user -> streams, user -> rooms, room -> users. A chat
+message is encoded once and its bytes pushed to each recipient stream's bounded buffer;
+nothing here blocks, so one slow client can never hold up the processor or other streams.
+"""
+
+import logging
+import queue
+import threading
+from collections import defaultdict
+
+from chat.realtime import events, metrics
+
+log = logging.getLogger(__name__)
+
+CLOSE = object()
+
+
+class TooManyStreams(Exception):
+    pass
+
+
+class Stream:
+    """One open event stream: its owner and its bounded outgoing buffer.
+
+    Items are (seq, bytes): seq for chat messages (the generator drops anything at or
+    below what it already sent, which makes resume duplicate-free), None for other events.
+    """
+
+    def __init__(self, user_id, session_id, capacity):
+        self.user_id = user_id
+        self.session_id = session_id
+        self.capacity = capacity
+        self.closed = False
+        self.close_reason = None
+        self._items = queue.Queue()
+        # Membership changes of this user seen while its rooms were being loaded.
+        self.pending_changes = []
+
+    def push(self, seq, data):
+        if self.closed:
+            return
+        if self._items.qsize() >= self.capacity:
+            metrics.slow_streams_closed.inc()
+            self.close("slow consumer")
+            return
+        self._items.put((seq, data))
+
+    def close(self, reason):
+        if not self.closed:
+            self.closed = True
+            self.close_reason = reason
+            self._items.put(CLOSE)
+
+    def get(self, timeout):
+        """The next item, CLOSE, or None when `timeout` passes idle."""
+        try:
+            return self._items.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class Hub:
+    def __init__(self, max_streams_per_user, buffer_size):
+        self.max_streams_per_user = max_streams_per_user
+        self.buffer_size = buffer_size
+        self._lock = threading.RLock()
+        self._streams = defaultdict(set)  # user id -> {Stream}
+        self._user_rooms = {}  # user id -> {room id}, for users with a stream here
+        self._room_users = defaultdict(set)  # room id -> {user id}
+        # Presence hooks: (user id, the user's rooms) on every stream that is ready, and
+        # (user id, rooms the user was in) when the user's last stream here closes.
+        self.on_user_connected = lambda user_id, rooms: None
+        self.on_user_disconnected = lambda user_id, rooms: None
+
+    # -- streams -------------------------------------------------------------------------
+
+    def open(self, user_id, session_id):
+        """Registers a stream; its rooms must then be given with `rooms_loaded`."""
+        with self._lock:
+            if len(self._streams[user_id]) >= self.max_streams_per_user:
+                if not self._streams[user_id]:
+                    del self._streams[user_id]
+                raise TooManyStreams()
+            stream = Stream(user_id, session_id, self.buffer_size)
+            self._streams[user_id].add(stream)
+            self._user_rooms.setdefault(user_id, set())
+            metrics.open_streams.inc()
+        return stream
+
+    def rooms_loaded(self, stream, rooms):
+        """Sets the user's rooms from the database, replaying the membership changes that
+        arrived while the query ran (so a join or leave racing the query is not lost)."""
+        rooms = set(rooms)
+        with self._lock:
+            for room, joined in stream.pending_changes:
+                (rooms.add if joined else rooms.discard)(room)
+            stream.pending_changes = None
+            if stream not in self._streams.get(stream.user_id, ()):
+                return set()
+            self._set_rooms(stream.user_id, rooms)
+        self.on_user_connected(stream.user_id, rooms)
+        return rooms
+
+    def close(self, stream, reason="closed"):
+        stream.close(reason)
+        with self._lock:
+            streams = self._streams.get(stream.user_id)
+            if not streams or stream not in streams:
+                return
+            streams.discard(stream)
+            metrics.open_streams.dec()
+            if streams:
+                return
+            del self._streams[stream.user_id]
+            rooms = self._set_rooms(stream.user_id, set())
+            del self._user_rooms[stream.user_id]
+        self.on_user_disconnected(stream.user_id, rooms)
+
+    def close_all(self, reason):
+        with self._lock:
+            streams = [s for group in self._streams.values() for s in group]
+        for stream in streams:
+            self.close(stream, reason)
+
+    def stream_count(self, user_id=None):
+        with self._lock:
+            if user_id is None:
+                return sum(len(group) for group in self._streams.values())
+            return len(self._streams.get(user_id, ()))
+
+    def is_connected(self, user_id):
+        with self._lock:
+            return bool(self._streams.get(user_id))
+
+    def rooms_of(self, user_id):
+        with self._lock:
+            return set(self._user_rooms.get(user_id, ()))
+
+    def _set_rooms(self, user_id, rooms):
+        """Replaces the user's rooms in both indexes; returns the old set."""
+        old = self._user_rooms.get(user_id, set())
+        for room in old - rooms:
+            members = self._room_users.get(room)
+            if members is not None:
+                members.discard(user_id)
+                if not members:
+                    del self._room_users[room]
+        for room in rooms - old:
+            self._room_users[room].add(user_id)
+        self._user_rooms[user_id] = set(rooms)
+        return old
+
+    def _change_membership(self, user_id, room, joined):
+        for stream in self._streams.get(user_id, ()):
+            if stream.pending_changes is not None:
+                stream.pending_changes.append((room, joined))
+        if user_id in self._user_rooms:
+            rooms = set(self._user_rooms[user_id])
+            (rooms.add if joined else rooms.discard)(room)
+            self._set_rooms(user_id, rooms)
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _send(self, user_ids, seq, data):
+        for user_id in user_ids:
+            for stream in list(self._streams.get(user_id, ())):
+                stream.push(seq, data)
+
+    def send_to_users(self, user_ids, event, payload):
+        data = events.named(event, payload)
+        with self._lock:
+            self._send(user_ids, None, data)
+
+    def users_sharing(self, rooms, exclude=None):
+        with self._lock:
+            users = set()
+            for room in rooms:
+                users |= self._room_users.get(room, set())
+        users.discard(exclude)
+        return users
+
+    # -- bus events ----------------------------------------------------------------------
+
+    def handle(self, event):
+        handler = getattr(self, "_on_" + event["type"], None)
+        if handler is None:
+            log.warning("hub ignores unknown event type %r", event["type"])
+            return
+        handler(event)
+
+    def _on_messages(self, event):
+        with self._lock:
+            for message in event["messages"]:
+                data = events.chat_message(message)  # once per message, not per recipient
+                recipients = self._room_users.get(message["room"], ())
+                self._send(recipients, message["seq"], data)
+                metrics.messages_delivered.inc(
+                    sum(len(self._streams.get(u, ())) for u in recipients))
+        metrics.observe_delivery(event["messages"])
+
+    def _on_membership(self, event):
+        room, user, action = event["room"], event["user"], event["action"]
+        payload = {"room": room, "user": user, "action": action}
+        data = events.named("membership", payload)
+        with self._lock:
+            if action == "joined":
+                self._change_membership(user, room, True)
+                self._send(self._room_users.get(room, ()), None, data)
+            else:
+                # Everyone still in the room, and the user who is leaving, hear it first.
+                self._send(self._room_users.get(room, set()) | {user}, None, data)
+                self._change_membership(user, room, False)
+
+    def _on_room(self, event):
+        room = event["room"]
+        data = events.named("room", {"room": room, "action": event["action"]})
+        with self._lock:
+            members = set(self._room_users.get(room, ()))
+            self._send(members, None, data)
+            for user in members:
+                self._change_membership(user, room, False)
+
+    def _on_invitation(self, event):
+        invitation = event["invitation"]
+        self.send_to_users([invitation["user"]], "invitation", invitation)
+
+    def _on_read(self, event):
+        self.send_to_users([event["user"]], "read",
+                           {"room": event["room"], "message": event["message"]})
+
+    def _on_close(self, event):
+        with self._lock:
+            streams = list(self._streams.get(event["user"], ()))
+        for stream in streams:
+            if event.get("session") in (None, stream.session_id):
+                self.close(stream, event.get("reason", "signed out"))

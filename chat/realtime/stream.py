@@ -1,0 +1,100 @@
+"""The SSE generator of one `GET /users/{id}/subscribe`: ready, replay, live, keepalive.
+
+Order of work, and why:
+1. register the stream in the hub (live events start buffering from here on);
+2. load the user's rooms from the database (membership changes racing this are replayed);
+3. send `retry` and `ready`: anything stored from now on is already being buffered;
+4. with `Last-Event-ID`: replay from the database everything after it in the user's
+   rooms, in seq order, then
+5. hand over to the live buffer, dropping what the replay already sent (by seq).
+"""
+
+import uuid
+
+from flask import Response, stream_with_context
+from sqlalchemy import select
+
+from chat.extensions import db
+from chat.models import Membership, Message, Room
+from chat.realtime import events
+
+RETRY_MS = 2000
+SSE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+
+
+def user_rooms(user_id):
+    return {str(r) for r in db.session.scalars(
+        select(Membership.room_id).join(Room, Room.id == Membership.room_id)
+        .where(Membership.user_id == user_id, Room.active))}
+
+
+def open_stream(realtime, user_id, session_id, last_event_id, keepalive, replay_limit):
+    """Registers the stream and returns the streaming response. Raises TooManyStreams."""
+    hub = realtime.hub
+    stream = hub.open(str(user_id), str(session_id))
+    try:
+        rooms = hub.rooms_loaded(stream, user_rooms(user_id))
+    except BaseException:
+        hub.close(stream)
+        raise
+    finally:
+        db.session.close()  # never hold a pooled connection for the life of a stream
+
+    def generate():
+        try:
+            yield events.retry(RETRY_MS) + events.named(
+                "ready", {"user": str(user_id), "rooms": sorted(rooms)})
+            last_seq = 0
+            if last_event_id is not None:
+                last_seq, chunks = _replay(last_event_id, hub.rooms_of(str(user_id)),
+                                           replay_limit)
+                for chunk in chunks:
+                    yield chunk
+            while not stream.closed:
+                item = stream.get(keepalive)
+                if item is None:
+                    yield events.KEEPALIVE
+                    continue
+                if stream.closed:  # closed (slow, signed out, shutdown): stop right away
+                    break
+                seq, data = item
+                if seq is not None:
+                    if seq <= last_seq:
+                        continue  # already sent by the replay
+                    last_seq = seq
+                yield data
+        finally:
+            hub.close(stream)
+
+    response = Response(stream_with_context(generate()), mimetype="text/event-stream",
+                        headers=SSE_HEADERS)
+    response.direct_passthrough = True
+    return response
+
+
+def _replay(last_event_id, rooms, limit):
+    """(seq to resume live delivery after, [SSE chunks]) for a client resuming after
+    `last_event_id`: every later message of its rooms, or a `reset` when that is
+    impossible (unknown id) or too much (more than `limit`)."""
+    try:
+        anchor = db.session.scalar(select(Message.seq).where(
+            Message.id == uuid.UUID(last_event_id)))
+        if anchor is None:
+            return 0, [events.named("reset", {"reason": "unknown_event_id"})]
+        if not rooms:
+            return anchor, []
+        missed = db.session.scalars(
+            select(Message).where(Message.room_id.in_([uuid.UUID(r) for r in rooms]),
+                                  Message.seq > anchor)
+            .order_by(Message.seq).limit(limit + 1)).all()
+    except ValueError:
+        return 0, [events.named("reset", {"reason": "unknown_event_id"})]
+    finally:
+        db.session.close()
+    if len(missed) > limit:
+        return 0, [events.named("reset", {"reason": "too_many_missed"})]
+    chunks = [events.chat_message(m.to_dict()) for m in missed]
+    return (missed[-1].seq if missed else anchor), chunks

@@ -1,0 +1,106 @@
+"""Room life cycle and membership changes. Each function commits, then publishes what
+changed so open streams follow at once (see chat/realtime/hub.py)."""
+
+import uuid
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from chat.errors import conflict
+from chat.extensions import db
+from chat.models import GENERAL_ROOM, Invitation, Membership, Room, User
+from chat.realtime import publish
+
+
+def general_room():
+    return db.session.scalar(select(Room).where(
+        func.lower(Room.name) == GENERAL_ROOM, Room.active, Room.kind == "public"))
+
+
+def create_room(name, kind, owner):
+    room = Room(id=uuid.uuid4(), name=name, kind=kind, owner_id=owner.id)
+    db.session.add(room)
+    try:
+        db.session.flush()  # the room row first: memberships reference it
+        db.session.add(Membership(room_id=room.id, user_id=owner.id))
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise conflict("A room with this name already exists", code="name_taken") from None
+    publish("membership", room=str(room.id), user=str(owner.id), action="joined")
+    return room
+
+
+def join(room, user_id):
+    """Adds a member (accepting any pending invitation); 409 if already in."""
+    db.session.add(Membership(room_id=room.id, user_id=user_id))
+    db.session.execute(delete(Invitation).where(
+        Invitation.room_id == room.id, Invitation.user_id == user_id))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise conflict("Already a member of this room") from None
+    publish("membership", room=str(room.id), user=str(user_id), action="joined")
+
+
+def remove_member(room, user_id, action):
+    """Leave, kick or ban: the membership goes; a room left empty is deactivated.
+    Returns False when the user was not a member."""
+    removed = db.session.execute(delete(Membership).where(
+        Membership.room_id == room.id, Membership.user_id == user_id)).rowcount
+    if not removed:
+        db.session.commit()
+        return False
+    if room.kind != "direct" and not _has_members(room.id):
+        room.active = False
+    db.session.commit()
+    publish("membership", room=str(room.id), user=str(user_id), action=action)
+    return True
+
+
+def delete_room(room):
+    """Deactivates the room: it answers 404 from now on, its data stays."""
+    room.active = False
+    db.session.execute(delete(Membership).where(Membership.room_id == room.id))
+    db.session.execute(delete(Invitation).where(Invitation.room_id == room.id))
+    db.session.commit()
+    publish("room", room=str(room.id), action="deleted")
+
+
+def _has_members(room_id):
+    return db.session.scalar(
+        select(Membership.user_id).where(Membership.room_id == room_id).limit(1)) is not None
+
+
+def direct_key(a, b):
+    low, high = sorted([str(a), str(b)])
+    return f"{low}:{high}"
+
+
+def get_or_create_direct(caller, other):
+    """The one direct room of the pair: (room, created)."""
+    key = direct_key(caller.id, other.id)
+    room = db.session.scalar(select(Room).where(Room.direct_key == key))
+    if room is not None:
+        return room, False
+    room = Room(id=uuid.uuid4(), name=f"{caller.name}, {other.name}", kind="direct",
+                owner_id=None, direct_key=key)
+    db.session.add(room)
+    try:
+        db.session.flush()
+        db.session.add_all([Membership(room_id=room.id, user_id=caller.id),
+                            Membership(room_id=room.id, user_id=other.id)])
+        db.session.commit()
+    except IntegrityError:  # the other side asked at the same moment
+        db.session.rollback()
+        return db.session.scalar(select(Room).where(Room.direct_key == key)), False
+    for user in (caller, other):
+        publish("membership", room=str(room.id), user=str(user.id), action="joined")
+    return room, True
+
+
+def members(room_id):
+    return db.session.scalars(
+        select(User).join(Membership, Membership.user_id == User.id)
+        .where(Membership.room_id == room_id).order_by(User.name)).all()

@@ -1,0 +1,134 @@
+"""Request parsing: JSON bodies, typed fields, path ids. Every failure is a 400 with a code."""
+
+import re
+import unicodedata
+import uuid
+from datetime import datetime, timezone
+
+from flask import request
+from werkzeug.routing import BaseConverter
+
+from chat.errors import APIError, bad_request
+
+USER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+_MISSING = object()
+
+
+class UUIDConverter(BaseConverter):
+    """`<uid:name>` in a route: any path segment, refused with 400 unless it is a UUID.
+
+    Raising (rather than not matching) makes a malformed id a 400 before authentication
+    and permission checks, as API.md asks, instead of a 404 from the router.
+    """
+
+    regex = r"[^/]+"
+
+    def to_python(self, value):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            raise APIError(400, "validation_error", f"{value!r} is not a valid id") from None
+
+    def to_url(self, value):
+        return str(value)
+
+
+def json_body():
+    """The request body as a JSON object, or a 400."""
+    if not request.is_json:
+        raise APIError(400, "invalid_json", "Content-Type must be application/json")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise APIError(400, "invalid_json", "The request body is not valid JSON")
+    if not isinstance(data, dict):
+        raise APIError(400, "invalid_json", "The request body must be a JSON object")
+    return data
+
+
+def optional_json_body():
+    """For endpoints whose body is optional: an empty body is an empty object."""
+    if not request.get_data(cache=True):
+        return {}
+    return json_body()
+
+
+def string_field(body, name, required=True):
+    value = body.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise bad_request(f"'{name}' is required")
+        return None
+    if not isinstance(value, str):
+        raise bad_request(f"'{name}' must be a string")
+    return value
+
+
+def uuid_field(body, name, required=True):
+    value = string_field(body, name, required)
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise bad_request(f"'{name}' must be a UUID") from None
+
+
+def time_field(body, name):
+    """An optional RFC 3339 timestamp, returned in UTC."""
+    value = string_field(body, name, required=False)
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise bad_request(f"'{name}' must be an RFC 3339 timestamp") from None
+    if parsed.tzinfo is None:
+        raise bad_request(f"'{name}' must carry a time zone (e.g. a Z suffix)")
+    return parsed.astimezone(timezone.utc)
+
+
+def user_name(body):
+    name = string_field(body, "name")
+    if not USER_NAME.match(name):
+        raise APIError(400, "invalid_name",
+                       "A name is 1 to 32 characters of letters, digits, '_', '.' and '-'")
+    return name
+
+
+def room_name(body):
+    name = string_field(body, "name").strip()
+    if not 1 <= len(name) <= 64:
+        raise APIError(400, "invalid_name", "A room name is 1 to 64 characters")
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
+        raise APIError(400, "invalid_name", "A room name cannot contain control characters")
+    return name
+
+
+def password(body):
+    value = string_field(body, "password")
+    if not 8 <= len(value) <= 128:
+        raise APIError(400, "invalid_password", "A password is 8 to 128 characters")
+    return value
+
+
+def int_arg(name, default, maximum):
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"'{name}' must be a positive integer") from None
+    if value < 1:
+        raise bad_request(f"'{name}' must be a positive integer")
+    return min(value, maximum)
+
+
+def uuid_arg(name, code="validation_error"):
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise APIError(400, code, f"'{name}' must be a message id") from None

@@ -1,0 +1,66 @@
+"""gunicorn settings for long-lived SSE streams on the gevent worker.
+
+`gunicorn -c gunicorn.conf.py wsgi:app` (the Procfile's web process)."""
+
+import logging
+import os
+import signal
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+worker_class = "gevent"
+# Every open stream is one connection held by one greenlet.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "10000"))
+# Streams write a keepalive every CHAT_KEEPALIVE_SECONDS; the worker heartbeat is separate.
+timeout = 30
+keepalive = 5
+# Long enough to store everything still queued at SIGTERM (10,000 messages take well under
+# a second at batch 500) even on a slow database.
+graceful_timeout = 30
+accesslog = "-" if os.environ.get("CHAT_ACCESS_LOG") else None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info")
+
+
+def _workers():
+    requested = int(os.environ.get("WEB_CONCURRENCY", "1"))
+    if requested > 1 and not os.environ.get("REDIS_URL"):
+        # Without a broker each worker only sees its own posts: one worker is the only
+        # correct choice.
+        logging.getLogger("gunicorn.error").warning(
+            "WEB_CONCURRENCY=%s ignored: without REDIS_URL only one worker can deliver "
+            "every message", requested)
+        return 1
+    return requested
+
+
+workers = _workers()
+
+
+def post_fork(server, worker):
+    # gevent has patched the standard library; psycopg2 is C code and needs its own hook
+    # to wait on sockets cooperatively, or a slow query would freeze every stream.
+    from psycogreen.gevent import patch_psycopg
+
+    patch_psycopg()
+
+
+def post_worker_init(worker):
+    """Background work starts here, once per worker, after fork."""
+    import gevent
+
+    realtime = worker.wsgi.extensions["realtime"]
+    realtime.start()
+    original = worker.handle_exit
+
+    def handle_term(sig, frame):
+        original(sig, frame)
+        # End streams now (clients reconnect and resume) and stop intake; draining the
+        # queue finishes in worker_exit.
+        gevent.spawn(realtime.shutdown)
+
+    signal.signal(signal.SIGTERM, handle_term)
+
+
+def worker_exit(server, worker):
+    realtime = worker.wsgi.extensions["realtime"]
+    realtime.shutdown(timeout=graceful_timeout - 2)
