@@ -7,6 +7,7 @@ fast at start-up instead of surfacing as odd behaviour later.
 import os
 import re
 import secrets
+import time
 from pathlib import Path
 
 _RATE = re.compile(r"^\s*\d+\s*/\s*(second|minute|hour|day)s?\s*$")
@@ -59,16 +60,23 @@ def secret_key(env, instance_path):
     if env.get("SECRET_KEY"):
         return env["SECRET_KEY"]
     path = Path(instance_path) / "secret_key"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        key = secrets.token_hex(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(key)
-        return key
-    except OSError:
-        return secrets.token_hex(32)
+    for _ in range(50):
+        try:
+            key = path.read_text().strip()
+            if key:
+                return key
+        except FileNotFoundError:
+            try:
+                # O_EXCL: when workers start together exactly one writes, the rest re-read.
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                continue
+            key = secrets.token_hex(32)
+            with os.fdopen(fd, "w") as f:
+                f.write(key)
+            return key
+        time.sleep(0.01)  # created but not yet written by another worker
+    raise ConfigError(f"could not read or create {path}; set SECRET_KEY")
 
 
 def from_environment(instance_path, env=None):
