@@ -6,7 +6,7 @@ from sqlalchemy import and_, func, or_, select
 from chat import accounts, rooms as room_service
 from chat.access import existing_user, require_self
 from chat.auth import public
-from chat.errors import bad_request, forbidden
+from chat.errors import bad_request, conflict, forbidden
 from chat.extensions import db
 from chat.models import Membership, Message, Room
 from chat.validation import json_body, password, user_name, uuid_field
@@ -64,7 +64,10 @@ def list_user_rooms(user_id):
 def delete_user(user_id):
     if user_id != g.user.id and not g.user.is_admin:
         raise forbidden("You may only delete your own account")
-    accounts.delete_user(existing_user(user_id))
+    user = existing_user(user_id)
+    if user.password_hash is None:
+        raise conflict("System users cannot be deleted")
+    accounts.delete_user(user)
     return "", 204
 
 
