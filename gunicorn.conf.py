@@ -12,7 +12,7 @@ worker_class = "gevent"
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "10000"))
 # Streams write a keepalive every CHAT_KEEPALIVE_SECONDS; the worker heartbeat is separate.
 timeout = 30
-keepalive = 5
+keepalive = 2
 # Long enough to store everything still queued at SIGTERM (10,000 messages take well under
 # a second at batch 500) even on a slow database.
 graceful_timeout = 30

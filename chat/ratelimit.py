@@ -1,6 +1,7 @@
 """Per-user posting rate limit (CHAT_RATE_LIMIT), a moving window kept in memory, or in
 Redis when REDIS_URL is set so every worker and host counts against one budget."""
 
+import logging
 import math
 import time
 
@@ -9,6 +10,8 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from chat.errors import APIError
+
+log = logging.getLogger(__name__)
 
 
 class PostLimiter:
@@ -20,7 +23,12 @@ class PostLimiter:
     def hit(self, user_id):
         """Counts one post; raises 429 with Retry-After when over the limit."""
         key = str(user_id)
-        if self.limiter.hit(self.item, "posts", key):
+        try:
+            if self.limiter.hit(self.item, "posts", key):
+                return
+        except Exception:
+            # The broker is down: accepting posts beats refusing every one of them.
+            log.warning("rate limit storage unavailable; not limiting", exc_info=True)
             return
         stats = self.limiter.get_window_stats(self.item, "posts", key)
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))

@@ -14,9 +14,9 @@ bp = Blueprint("memberships", __name__)
 @bp.get("/rooms/<uid:room_id>/users")
 def list_members(room_id):
     room = visible_room(room_id)
-    presence = get_realtime().presence
-    return [{**user.to_dict(), "online": presence.is_online(str(user.id))}
-            for user in room_service.members(room.id)]
+    users = room_service.members(room.id)
+    online = get_realtime().presence.online_among(user.id for user in users)
+    return [{**user.to_dict(), "online": str(user.id) in online} for user in users]
 
 
 @bp.post("/rooms/<uid:room_id>/users")

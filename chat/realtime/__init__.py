@@ -4,27 +4,48 @@ background work (per worker, after fork: gunicorn.conf.py calls it, and the firs
 that needs it does too)."""
 
 import logging
+import secrets
+import threading
 
 from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 
+from chat.extensions import db
+from chat.models import MESSAGE_SEQ, Counter, Message
 from chat.realtime.bus import LocalBus
 from chat.realtime.hub import Hub
-from chat.realtime.presence import Presence
+from chat.realtime.presence import Presence, RedisRegistry
 from chat.realtime.processor import MessageProcessor
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 10
+DEPLOYMENT_ID = "deployment_id"
 
 
 class Realtime:
     def __init__(self, app):
         config = app.config
-        self.bus = LocalBus()
+        self.app = app
         self.hub = Hub(config["CHAT_MAX_STREAMS_PER_USER"], config["CHAT_STREAM_BUFFER"])
-        self.presence = Presence(self.hub, config["CHAT_PRESENCE_GRACE_SECONDS"])
+        registry = None
+        if config["REDIS_URL"]:
+            from chat.realtime.redis_bus import RedisBus
+
+            self.bus = RedisBus(config["REDIS_URL"], self._fetch_range, self._committed_seq,
+                                self._deployment_id)
+            self.bus.on_reconnect = lambda: self.hub.close_all("event bus reconnected")
+            registry = RedisRegistry(self.bus.redis, self.bus.instance)
+        else:
+            self.bus = LocalBus()
+        self.presence = Presence(self.hub, config["CHAT_PRESENCE_GRACE_SECONDS"],
+                                 self.bus.publish, registry)
         self.processor = MessageProcessor(app, self.bus.publish, config["CHAT_QUEUE_SIZE"],
                                           config["CHAT_BATCH_SIZE"])
         self.bus.subscribe(self.hub.handle)
         self._started = False
+        self._stopping = threading.Event()
 
     def start(self):
         if self._started:
@@ -32,6 +53,7 @@ class Realtime:
         self._started = True
         self.bus.start()
         self.processor.start()
+        threading.Thread(target=self._heartbeat, name="presence-heartbeat", daemon=True).start()
 
     def publish(self, event):
         self.bus.publish(event)
@@ -41,10 +63,54 @@ class Realtime:
         intake, and store everything already accepted."""
         log.info("realtime shutdown: closing %d streams, draining the queue",
                  self.hub.stream_count())
+        self._stopping.set()
         self.hub.close_all("server shutting down")
         self.processor.stop(timeout)
         self.presence.cancel_timers()
         self.bus.stop()
+
+    def _heartbeat(self):
+        while not self._stopping.wait(HEARTBEAT_SECONDS):
+            try:
+                self.presence.heartbeat()
+            except Exception:
+                log.warning("presence heartbeat failed", exc_info=True)
+
+    # The database is the log the Redis bus reads missed messages from.
+
+    def _committed_seq(self):
+        with self.app.app_context():
+            try:
+                return db.session.scalar(
+                    select(Counter.value).where(Counter.name == MESSAGE_SEQ)) or 0
+            finally:
+                db.session.close()
+
+    def _deployment_id(self):
+        """A random id kept in the database: every host of one deployment shares it."""
+        with self.app.app_context():
+            try:
+                query = select(Counter.value).where(Counter.name == DEPLOYMENT_ID)
+                value = db.session.scalar(query)
+                if value is None:
+                    insert = (postgresql.insert if db.engine.dialect.name == "postgresql"
+                              else sqlite.insert)
+                    db.session.execute(insert(Counter).values(
+                        name=DEPLOYMENT_ID, value=secrets.randbits(62)).on_conflict_do_nothing())
+                    db.session.commit()
+                    value = db.session.scalar(query)
+                return value
+            finally:
+                db.session.close()
+
+    def _fetch_range(self, first, last):
+        with self.app.app_context():
+            try:
+                rows = db.session.scalars(select(Message).where(
+                    Message.seq >= first, Message.seq <= last).order_by(Message.seq)).all()
+                return [{**m.to_dict(), "seq": m.seq} for m in rows]
+            finally:
+                db.session.close()
 
 
 def init_app(app):

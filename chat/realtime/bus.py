@@ -7,10 +7,11 @@ Events are plain JSON-able dicts with a "type":
   invitation  {"invitation": Invitation}
   read        {"user", "room", "message"}
   close       {"user", "session": id|None}   end that user's streams (logout, ban, deletion)
+  presence    {"user", "status": online|offline, "rooms"}   to users sharing those rooms
 
-The hub subscribes to the bus; the processor and the API publish to it. Neither knows
-which backend carries the events: in-process here, a broker across hosts behind the same
-two methods.
+The hub subscribes to the bus; the processor, the API and presence publish to it. None of
+them knows which backend carries the events: `LocalBus` here for one process,
+`RedisBus` (redis_bus.py) across workers and hosts, behind the same methods.
 """
 
 import logging

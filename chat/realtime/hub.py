@@ -35,6 +35,11 @@ class Stream:
         self.closed = False
         self.close_reason = None
         self._items = queue.Queue()
+        # Set by the stream's response: `sending` while a write to the client is under
+        # way (it may be blocked on a client that stopped reading), `abort` ends the
+        # connection at once.
+        self.sending = False
+        self.abort = None
         # Membership changes of this user seen while its rooms were being loaded.
         self.pending_changes = []
 
@@ -52,6 +57,11 @@ class Stream:
             self.closed = True
             self.close_reason = reason
             self._items.put(CLOSE)
+            # A write blocked on a client that does not read would never get to see
+            # CLOSE, and the connection (with megabytes queued in the kernel) would stay
+            # open for as long as the client lingers: end it now.
+            if self.sending and self.abort is not None:
+                self.abort()
 
     def get(self, timeout):
         """The next item, CLOSE, or None when `timeout` passes idle."""
@@ -221,6 +231,11 @@ class Hub:
             self._send(members, None, data)
             for user in members:
                 self._change_membership(user, room, False)
+
+    def _on_presence(self, event):
+        recipients = self.users_sharing(event["rooms"], exclude=event["user"])
+        self.send_to_users(recipients, "presence",
+                           {"user": event["user"], "status": event["status"]})
 
     def _on_invitation(self, event):
         invitation = event["invitation"]

@@ -1,22 +1,99 @@
-"""Who is online: a user with at least one open stream. Going offline waits a grace
-period, so a quick reconnect (a page reload, a network blip) does not flap."""
+"""Who is online: a user with at least one open stream on any worker. Going offline waits
+a grace period, so a quick reconnect (a page reload, a network blip) does not flap.
 
+Each worker tracks its own users; a registry says whether the user has streams on any
+worker: trivially this one without a broker, a Redis sorted set per user (one member per
+worker, scored by a heartbeat deadline so a crashed worker's users expire) with one.
+Announcements go out as `presence` bus events so every worker tells its local streams.
+"""
+
+import logging
 import threading
+import time
+
+log = logging.getLogger(__name__)
+
+
+class LocalRegistry:
+    def add(self, user_id):
+        """Registers this worker's streams of the user; True if the user was offline."""
+        return True
+
+    def remove(self, user_id):
+        """Unregisters; True if the user is now offline everywhere."""
+        return True
+
+    def online(self, user_ids):
+        return set()
+
+    def refresh(self, user_ids):
+        pass
+
+
+class RedisRegistry:
+    TTL = 30  # seconds a worker's claim lives without a heartbeat
+
+    def __init__(self, client, instance):
+        self.redis = client
+        self.instance = instance
+
+    @staticmethod
+    def _key(user_id):
+        return f"chat:online:{user_id}"
+
+    def _live(self, pipe, user_id):
+        pipe.zremrangebyscore(self._key(user_id), "-inf", time.time())
+        pipe.zcard(self._key(user_id))
+
+    def add(self, user_id):
+        pipe = self.redis.pipeline()
+        self._live(pipe, user_id)
+        pipe.zadd(self._key(user_id), {self.instance: time.time() + self.TTL})
+        pipe.expire(self._key(user_id), self.TTL)
+        return pipe.execute()[1] == 0
+
+    def remove(self, user_id):
+        pipe = self.redis.pipeline()
+        pipe.zrem(self._key(user_id), self.instance)
+        self._live(pipe, user_id)
+        return pipe.execute()[2] == 0
+
+    def online(self, user_ids):
+        user_ids = list(user_ids)
+        pipe = self.redis.pipeline()
+        for user_id in user_ids:
+            pipe.zcount(self._key(user_id), time.time(), "+inf")
+        return {u for u, count in zip(user_ids, pipe.execute()) if count}
+
+    def refresh(self, user_ids):
+        pipe = self.redis.pipeline()
+        for user_id in user_ids:
+            pipe.zadd(self._key(user_id), {self.instance: time.time() + self.TTL})
+            pipe.expire(self._key(user_id), self.TTL)
+        pipe.execute()
 
 
 class Presence:
-    def __init__(self, hub, grace_seconds):
+    def __init__(self, hub, grace_seconds, publish, registry=None):
         self.hub = hub
         self.grace_seconds = grace_seconds
+        self.publish = publish
+        self.registry = registry or LocalRegistry()
         self._lock = threading.Lock()
-        self._online = set()
+        self._online = set()  # users with a stream here, or within their grace period
         self._offline_timers = {}  # user id -> Timer announcing offline
         hub.on_user_connected = self._connected
         hub.on_user_disconnected = self._disconnected
 
-    def is_online(self, user_id):
+    def online_among(self, user_ids):
+        user_ids = {str(u) for u in user_ids}
         with self._lock:
-            return str(user_id) in self._online
+            local = user_ids & self._online
+        try:
+            return local | self.registry.online(user_ids - local)
+        except Exception:  # the broker is down: this worker's view is the best there is
+            log.warning("presence registry unavailable", exc_info=True)
+            return local
 
     def _connected(self, user_id, rooms):
         with self._lock:
@@ -26,7 +103,13 @@ class Presence:
             if user_id in self._online:
                 return
             self._online.add(user_id)
-        self._announce(user_id, "online", rooms)
+        try:
+            newly_online = self.registry.add(user_id)
+        except Exception:
+            log.warning("presence registry unavailable", exc_info=True)
+            newly_online = True
+        if newly_online:
+            self._announce(user_id, "online", rooms)
 
     def _disconnected(self, user_id, rooms):
         timer = threading.Timer(self.grace_seconds, lambda: self._expire(user_id, rooms, timer))
@@ -46,11 +129,24 @@ class Presence:
             if self.hub.is_connected(user_id) or user_id not in self._online:
                 return
             self._online.discard(user_id)
-        self._announce(user_id, "offline", rooms)
+        try:
+            offline_everywhere = self.registry.remove(user_id)
+        except Exception:
+            log.warning("presence registry unavailable", exc_info=True)
+            offline_everywhere = True
+        if offline_everywhere:
+            self._announce(user_id, "offline", rooms)
 
     def _announce(self, user_id, status, rooms):
-        recipients = self.hub.users_sharing(rooms, exclude=user_id)
-        self.hub.send_to_users(recipients, "presence", {"user": user_id, "status": status})
+        self.publish({"type": "presence", "user": user_id, "status": status,
+                      "rooms": sorted(rooms)})
+
+    def heartbeat(self):
+        """Keeps this worker's claims alive in the registry (called periodically)."""
+        with self._lock:
+            users = list(self._online)
+        if users:
+            self.registry.refresh(users)
 
     def cancel_timers(self):
         with self._lock:

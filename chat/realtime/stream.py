@@ -9,9 +9,11 @@ Order of work, and why:
 5. hand over to the live buffer, dropping what the replay already sent (by seq).
 """
 
+import socket
+import struct
 import uuid
 
-from flask import Response, stream_with_context
+from flask import Response, request, stream_with_context
 from sqlalchemy import select
 
 from chat.extensions import db
@@ -69,10 +71,42 @@ def open_stream(realtime, user_id, session_id, last_event_id, keepalive, replay_
         finally:
             hub.close(stream)
 
-    response = Response(stream_with_context(generate()), mimetype="text/event-stream",
-                        headers=SSE_HEADERS)
+    stream.abort = _aborter(request.environ.get("gunicorn.socket"))
+    response = Response(stream_with_context(_tracking_writes(stream, generate())),
+                        mimetype="text/event-stream", headers=SSE_HEADERS)
     response.direct_passthrough = True
     return response
+
+
+def _tracking_writes(stream, chunks):
+    """Marks `stream.sending` while each chunk is being written to the client, so that
+    closing the stream then (a slow client) can end the connection (see Stream.close)."""
+    try:
+        for chunk in chunks:
+            stream.sending = True
+            yield chunk  # resumes once the server has written it
+            stream.sending = False
+    finally:
+        stream.sending = False
+        chunks.close()
+
+
+def _aborter(sock):
+    """Ends the client connection at once: a reset that drops whatever the kernel still
+    holds for it, and a greenlet blocked writing to it fails and lets go of the stream."""
+    # gevent's own shutdown() would fail the blocked write with EBADF, which gunicorn logs
+    # as an error; on the plain socket the write wakes up with EPIPE, a normal hang-up.
+    raw = getattr(sock, "_sock", sock)
+
+    def abort():
+        if raw is None:
+            return
+        try:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            raw.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already gone
+    return abort
 
 
 def _replay(last_event_id, rooms, limit):

@@ -64,7 +64,7 @@ def live_server(migrated_database: str, server_env: dict[str, str]) -> Iterator[
     try:
         yield server
     finally:
-        _stop(server)
+        stop_server(server)
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def server_factory(migrated_database: str,
 
     yield make
     for server in made:
-        _stop(server)
+        stop_server(server)
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def client_factory(live_server: ServerProcess) -> Iterator[Callable[..., ChatCli
         client.close()
 
 
-def _stop(server: ServerProcess) -> None:
+def stop_server(server: ServerProcess) -> None:
     """Graceful stop, falling back to SIGKILL so teardown never hangs."""
     if server.running:
         try:
