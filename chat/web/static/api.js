@@ -1,0 +1,98 @@
+// Thin wrapper over the chat HTTP API (see API.md). Authentication is the
+// HttpOnly session cookie set by POST /sessions, so no token is kept here.
+
+const BASE = "/v1/chats";
+
+export class ApiError extends Error {
+  constructor(status, code, message, retryAfterMs = null) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+function parseRetryAfter(value) {
+  if (!value) return null;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const when = Date.parse(value);
+  return Number.isNaN(when) ? null : Math.max(0, when - Date.now());
+}
+
+// Rejects with a TypeError when the network fails, with ApiError on HTTP errors.
+async function request(method, path, body) {
+  const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(BASE + path, options);
+  if (response.status === 204) return null;
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = data?.error ?? {};
+    throw new ApiError(
+      response.status,
+      error.code ?? "http_error",
+      error.message ?? `Request failed (HTTP ${response.status})`,
+      parseRetryAfter(response.headers.get("Retry-After")),
+    );
+  }
+  return data;
+}
+
+const id = encodeURIComponent;
+
+export const signUp = (name, password) => request("POST", "/users", { name, password });
+export const signIn = (name, password) => request("POST", "/sessions", { name, password });
+export const signOut = () => request("DELETE", "/sessions/current");
+export const me = () => request("GET", "/users/me");
+export const getUser = (userId) => request("GET", `/users/${id(userId)}`);
+export const findUser = (name) => request("GET", `/users?name=${id(name)}`);
+export const myRooms = (userId) => request("GET", `/users/${id(userId)}/rooms`);
+export const openDirect = (userId) => request("PUT", `/users/${id(userId)}/direct`);
+export const invitations = () => request("GET", "/users/me/invitations");
+export const acceptInvitation = (invId) => request("POST", `/invitations/${id(invId)}/accept`);
+export const declineInvitation = (invId) => request("POST", `/invitations/${id(invId)}/decline`);
+
+export const rooms = () => request("GET", "/rooms");
+export const getRoom = (roomId) => request("GET", `/rooms/${id(roomId)}`);
+export const createRoom = (name, kind) => request("POST", "/rooms", { name, kind });
+export const members = (roomId) => request("GET", `/rooms/${id(roomId)}/users`);
+export const join = (roomId, userId) =>
+  request("POST", `/rooms/${id(roomId)}/users`, { chat_user: userId });
+export const leave = (roomId, userId) =>
+  request("DELETE", `/rooms/${id(roomId)}/users/${id(userId)}`);
+export const invite = (roomId, userId) =>
+  request("POST", `/rooms/${id(roomId)}/invitations`, { user: userId });
+
+export function messages(roomId, { limit = 50, before } = {}) {
+  const query = new URLSearchParams({ limit: String(limit) });
+  if (before) query.set("before", before);
+  return request("GET", `/rooms/${id(roomId)}/messages?${query}`);
+}
+export const postMessage = (roomId, messageId, text) =>
+  request("POST", `/rooms/${id(roomId)}/messages`, { message: text, id: messageId });
+export const markRead = (roomId, messageId) =>
+  request("PUT", `/rooms/${id(roomId)}/read`, { message: messageId });
+
+// Network failures, 5xx and 429 are worth retrying; other errors are final.
+export const isRetryable = (err) =>
+  !(err instanceof ApiError) || err.status >= 500 || err.status === 429;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Calls fn until it succeeds, with exponential backoff and jitter; honours Retry-After.
+export async function retrying(fn, { isCancelled = () => false } = {}) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isRetryable(err) || isCancelled()) throw err;
+      const backoff = Math.min(30000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
+      await sleep(Math.min(60000, err.retryAfterMs ?? backoff));
+      if (isCancelled()) throw err;
+    }
+  }
+}
