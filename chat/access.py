@@ -59,13 +59,12 @@ def member_room(room_id):
 
 def moderated_room(room_id):
     """A room the caller may moderate (owner or admin). Admins moderate any live room,
-    even one they cannot read; for others the room must first be visible."""
+    even one they cannot read; for others the room must first be visible, and a
+    room-banned owner gets 403 banned like on every other endpoint of the room."""
     user = g.user
     if user.is_admin:
         return live_room(room_id)
-    room = live_room(room_id)
-    if not can_see(room, user):
-        raise not_found("No such room")
+    room = visible_room(room_id, user)
     if room.owner_id != user.id:
         raise forbidden("Only the room's owner or an admin may do this")
     return room

@@ -82,8 +82,11 @@ def get_or_create_direct(caller, other):
     """The one direct room of the pair: (room, created)."""
     key = direct_key(caller.id, other.id)
     room = db.session.scalar(select(Room).where(Room.direct_key == key))
-    if room is not None:
+    if room is not None and room.active:
         return room, False
+    if room is not None:  # deleted by an admin: its data stays, the pair gets a new room
+        room.direct_key = None
+        db.session.flush()
     room = Room(id=uuid.uuid4(), name=f"{caller.name}, {other.name}", kind="direct",
                 owner_id=None, direct_key=key)
     db.session.add(room)
