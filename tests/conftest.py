@@ -2,15 +2,31 @@
 sockets, once on SQLite and once on PostgreSQL (module-scoped: one database and one
 server per module and backend)."""
 
+import shutil
+
 import pytest
 
 pytest_plugins = ["tests.support.fixtures"]
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """A SQLite file migrated and seeded once per run; modules get copies."""
+    from tests.support.fixtures import TEST_SERVER_ENV
+    from tests.support.server import migrate
+
+    path = tmp_path_factory.mktemp("template") / "chat.sqlite"
+    migrate({"DATABASE_URL": f"sqlite:///{path}", **TEST_SERVER_ENV})
+    return path
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def database_url(request, tmp_path_factory):
+    """A fresh, migrated and seeded database of each backend for the module."""
     if request.param == "sqlite":
-        return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "chat.sqlite")
+        path = tmp_path_factory.mktemp("db") / "chat.sqlite"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
     return request.getfixturevalue("pg_database")
 
 
@@ -22,11 +38,8 @@ def server_env(database_url):
 
 
 @pytest.fixture(scope="module")
-def migrated_database(database_url, server_env):
-    from tests.support.server import migrate
-
-    migrate(server_env)
-    return database_url
+def migrated_database(database_url):
+    return database_url  # every database_url is a copy of a migrated template
 
 
 @pytest.fixture

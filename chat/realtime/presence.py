@@ -68,7 +68,8 @@ class RedisRegistry:
     def refresh(self, user_ids):
         pipe = self.redis.pipeline()
         for user_id in user_ids:
-            pipe.zadd(self._key(user_id), {self.instance: time.time() + self.TTL})
+            # xx: only extend claims that still exist, never revive one removed meanwhile.
+            pipe.zadd(self._key(user_id), {self.instance: time.time() + self.TTL}, xx=True)
             pipe.expire(self._key(user_id), self.TTL)
         pipe.execute()
 

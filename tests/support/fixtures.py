@@ -32,14 +32,31 @@ TEST_SERVER_ENV: dict[str, str] = {
 }
 
 
-@pytest.fixture(scope="module")
-def pg_database() -> Iterator[str]:
+def require_postgres() -> None:
     if not postgres_available():
         message = "PostgreSQL is not reachable (see TEST_POSTGRES_URL)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
-    url = create_postgres_database()
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A PostgreSQL database migrated and seeded once per run; test databases are copies
+    (CREATE DATABASE ... TEMPLATE), which is much faster than migrating each one."""
+    require_postgres()
+    url = create_postgres_database("chat_template")
+    try:
+        migrate({"DATABASE_URL": url, **TEST_SERVER_ENV})
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+@pytest.fixture(scope="module")
+def pg_database(pg_template: str) -> Iterator[str]:
+    """A fresh, migrated and seeded PostgreSQL database for the module."""
+    url = create_postgres_database(template=pg_template)
     try:
         yield url
     finally:
@@ -52,9 +69,8 @@ def server_env(pg_database: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def migrated_database(pg_database: str, server_env: dict[str, str]) -> str:
-    migrate(server_env)
-    return pg_database
+def migrated_database(pg_database: str) -> str:
+    return pg_database  # copied from the migrated template
 
 
 @pytest.fixture(scope="module")

@@ -72,13 +72,18 @@ def postgres_available() -> bool:
         return False
 
 
-def create_postgres_database(prefix: str = "chat_test") -> str:
-    """Create a fresh, uniquely named database and return its SQLAlchemy URL."""
+def create_postgres_database(prefix: str = "chat_test", template: str | None = None) -> str:
+    """Create a fresh, uniquely named database (a copy of the database named by the URL
+    ``template``, if given) and return its SQLAlchemy URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     conn = _admin_connection()
     try:
         with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
+            if template is None:
+                cur.execute(f'CREATE DATABASE "{name}"')
+            else:
+                source = urlsplit(template).path.lstrip("/")
+                cur.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
     finally:
         conn.close()
     parts = urlsplit(POSTGRES_ADMIN_URL)
