@@ -64,7 +64,7 @@ class Realtime:
         log.info("realtime shutdown: closing %d streams, draining the queue",
                  self.hub.stream_count())
         self._stopping.set()
-        self.hub.close_all("server shutting down")
+        self.hub.shutdown("server shutting down")
         self.processor.stop(timeout)
         self.presence.cancel_timers()
         self.bus.stop()

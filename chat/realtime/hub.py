@@ -21,6 +21,10 @@ class TooManyStreams(Exception):
     pass
 
 
+class ShuttingDown(Exception):
+    """The hub no longer takes streams: this worker is stopping."""
+
+
 class Stream:
     """One open event stream: its owner and its bounded outgoing buffer.
 
@@ -79,6 +83,7 @@ class Hub:
         self._streams = defaultdict(set)  # user id -> {Stream}
         self._user_rooms = {}  # user id -> {room id}, for users with a stream here
         self._room_users = defaultdict(set)  # room id -> {user id}
+        self._shutting_down = False
         # Presence hooks: (user id, the user's rooms) on every stream that is ready, and
         # (user id, rooms the user was in) when the user's last stream here closes.
         self.on_user_connected = lambda user_id, rooms: None
@@ -89,6 +94,8 @@ class Hub:
     def open(self, user_id, session_id):
         """Registers a stream; its rooms must then be given with `rooms_loaded`."""
         with self._lock:
+            if self._shutting_down:
+                raise ShuttingDown()
             if len(self._streams[user_id]) >= self.max_streams_per_user:
                 if not self._streams[user_id]:
                     del self._streams[user_id]
@@ -133,6 +140,14 @@ class Hub:
             streams = [s for group in self._streams.values() for s in group]
         for stream in streams:
             self.close(stream, reason)
+
+    def shutdown(self, reason):
+        """Ends every stream and refuses new ones from now on (the worker is stopping):
+        a client reconnecting during the graceful shutdown must not get a stream that
+        lives until the worker is killed."""
+        with self._lock:
+            self._shutting_down = True
+        self.close_all(reason)
 
     def stream_count(self, user_id=None):
         with self._lock:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from chat.extensions import db
 from chat.models import Membership, Message, Room
 from chat.realtime import events
+from chat.realtime.hub import ShuttingDown
 
 RETRY_MS = 2000
 SSE_HEADERS = {
@@ -36,7 +37,13 @@ def user_rooms(user_id):
 def open_stream(realtime, user_id, session_id, last_event_id, keepalive, replay_limit):
     """Registers the stream and returns the streaming response. Raises TooManyStreams."""
     hub = realtime.hub
-    stream = hub.open(str(user_id), str(session_id))
+    try:
+        stream = hub.open(str(user_id), str(session_id))
+    except ShuttingDown:
+        # This worker is stopping: end at once, before `ready`. The client reconnects
+        # after `retry` with its Last-Event-ID and resumes on a server that is up.
+        return Response(events.retry(RETRY_MS), mimetype="text/event-stream",
+                        headers=SSE_HEADERS)
     try:
         rooms = hub.rooms_loaded(stream, user_rooms(user_id))
     except BaseException:
