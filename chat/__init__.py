@@ -66,4 +66,5 @@ def _tune_engine(engine):
 
 def _count_request(response):
     metrics.http_requests.labels(request.method, str(response.status_code)).inc()
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response

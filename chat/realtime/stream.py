@@ -13,7 +13,10 @@ import socket
 import struct
 import uuid
 
+import gevent
 from flask import Response, request, stream_with_context
+from gevent import monkey
+from gevent.socket import wait_read
 from sqlalchemy import select
 
 from chat.extensions import db
@@ -52,6 +55,9 @@ def open_stream(realtime, user_id, session_id, last_event_id, keepalive, replay_
     finally:
         db.session.close()  # never hold a pooled connection for the life of a stream
 
+    connection = request.environ.get("gunicorn.socket")
+    hangup_watch = _watch_for_hangup(connection, lambda: hub.close(stream, "client gone"))
+
     def generate():
         try:
             yield events.retry(RETRY_MS) + events.named(
@@ -77,8 +83,10 @@ def open_stream(realtime, user_id, session_id, last_event_id, keepalive, replay_
                 yield data
         finally:
             hub.close(stream)
+            if hangup_watch is not None:
+                hangup_watch.kill(block=False)
 
-    stream.abort = _aborter(request.environ.get("gunicorn.socket"))
+    stream.abort = _aborter(connection)
     response = Response(stream_with_context(_tracking_writes(stream, generate())),
                         mimetype="text/event-stream", headers=SSE_HEADERS)
     response.direct_passthrough = True
@@ -114,6 +122,32 @@ def _aborter(sock):
         except OSError:
             pass  # already gone
     return abort
+
+
+def _watch_for_hangup(sock, on_hangup):
+    """A greenlet that calls `on_hangup` as soon as the client closes the connection.
+
+    EventSource sends nothing after its request, so the socket turning readable with no
+    data means the client went away. Noticing it now rather than at the next keepalive
+    write (up to CHAT_KEEPALIVE_SECONDS later) frees the user's stream slot and starts the
+    presence grace period at once. Only under gevent (gunicorn's worker); elsewhere None.
+    """
+    raw = getattr(sock, "_sock", sock)
+    if raw is None or not monkey.is_module_patched("socket"):
+        return None
+
+    def watch():
+        try:
+            wait_read(raw.fileno())
+            if raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b"":
+                return  # the client sent something: not a hang-up, stop watching
+        except BlockingIOError:
+            return
+        except (OSError, ValueError):
+            pass  # the socket is already gone: so is the client
+        on_hangup()
+
+    return gevent.spawn(watch)
 
 
 def _replay(last_event_id, rooms, limit):
