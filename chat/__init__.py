@@ -46,7 +46,9 @@ def create_app(test_config=None):
 
 def _engine_options(cfg):
     if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        return {"connect_args": {"timeout": 30}}
+        # sqlite3 waits for a lock inside C code, freezing the whole gevent worker: keep the
+        # wait short and let the processor retry (cooperatively) instead.
+        return {"connect_args": {"timeout": 1}}
     # Under gevent many requests share a worker; a larger pool keeps them from queueing.
     return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, "pool_timeout": 10}
 
@@ -60,7 +62,7 @@ def _tune_engine(engine):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")  # ON DELETE CASCADE / SET NULL need it
         cursor.execute("PRAGMA journal_mode=WAL")  # readers do not wait for the processor
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA busy_timeout=1000")
         cursor.close()
 
 

@@ -5,7 +5,8 @@ import unicodedata
 import uuid
 from datetime import datetime, timezone
 
-from flask import request
+from flask import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BaseConverter
 
 from chat.errors import APIError, bad_request
@@ -33,11 +34,26 @@ class UUIDConverter(BaseConverter):
         return str(value)
 
 
+def _body_bytes():
+    """The raw body (cached); 413 when it is over MAX_CONTENT_LENGTH. Werkzeug checks a
+    Content-Length, but silently cuts a chunked body at the limit: look for one more byte."""
+    data = request.get_data(cache=True)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if (limit is not None and request.content_length is None and len(data) >= limit
+            and request.environ["wsgi.input"].read(1)):
+        raise RequestEntityTooLarge()
+    return data
+
+
 def json_body():
-    """The request body as a JSON object, or a 400."""
+    """The request body as a JSON object, or a 400 (413 when too large)."""
+    _body_bytes()
     if not request.is_json:
         raise APIError(400, "invalid_json", "Content-Type must be application/json")
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser can follow: not a 500
+        data = None
     if data is None:
         raise APIError(400, "invalid_json", "The request body is not valid JSON")
     if not isinstance(data, dict):
@@ -47,7 +63,7 @@ def json_body():
 
 def optional_json_body():
     """For endpoints whose body is optional: an empty body is an empty object."""
-    if not request.get_data(cache=True):
+    if not _body_bytes():
         return {}
     return json_body()
 
