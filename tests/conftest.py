@@ -43,20 +43,9 @@ def migrated_database(database_url):
 
 
 @pytest.fixture
-def api(live_server):
+def api(client_factory):
     """A factory of signed-in clients: `api()` registers a fresh user."""
-    from tests.support.server import ChatClient
-
-    made = []
-
-    def make(name=None):
-        client = ChatClient(live_server.api).register(name)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        client.close()
+    return client_factory
 
 
 @pytest.fixture
@@ -64,5 +53,17 @@ def anon(live_server):
     from tests.support.server import ChatClient
 
     client = ChatClient(live_server.api)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def admin(live_server, server_env):
+    """A signed-in admin, made with the CLI as API.md says (one per module: the CLI is slow
+    to start)."""
+    from tests.support.server import ChatClient, flask_cli
+
+    client = ChatClient(live_server.api).register()
+    flask_cli("users", "make-admin", client.user["name"], env=server_env)
     yield client
     client.close()

@@ -11,8 +11,15 @@ from http.cookies import SimpleCookie
 import pytest
 import requests
 
-from tests.api.core_support import (assert_error, assert_room, assert_user, parse_time, sql,
-                                    unique_room_name, wait_stored)
+from tests.api.core_support import (
+    assert_error,
+    assert_room,
+    assert_user,
+    parse_time,
+    sql,
+    unique_room_name,
+    wait_stored,
+)
 from tests.support.server import ChatClient, unique_name
 
 PASSWORD = "password123"

@@ -13,8 +13,13 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import requests
 
-from tests.api.core_support import (assert_error, assert_message, chat_events_until,
-                                    wait_for, wait_stored)
+from tests.api.core_support import (
+    assert_error,
+    assert_message,
+    chat_events_until,
+    wait_for,
+    wait_stored,
+)
 from tests.support.server import ChatClient
 
 POSTERS, PER_POSTER = 8, 25

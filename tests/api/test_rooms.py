@@ -12,18 +12,15 @@ import uuid
 
 import pytest
 
-from tests.api.core_support import (assert_error, assert_room, full_history, unique_room_name,
-                                    wait_for, wait_stored)
+from tests.api.core_support import (
+    assert_error,
+    assert_room,
+    full_history,
+    unique_room_name,
+    wait_for,
+    wait_stored,
+)
 from tests.support.server import ChatClient, flask_cli, unique_name
-
-
-@pytest.fixture(scope="module")
-def admin(live_server, server_env):
-    """One admin per module (made with the CLI, as API.md says)."""
-    client = ChatClient(live_server.api).register()
-    flask_cli("users", "make-admin", client.user["name"], env=server_env)
-    yield client
-    client.close()
 
 
 def _member_ids(client, room_id):

@@ -7,28 +7,8 @@ import uuid
 
 import pytest
 
-from tests.support.server import ChatClient, flask_cli
-
-WAIT = 10
-
-
-def assert_error(response, status, error_code=None):
-    assert response.status_code == status, (response.status_code, response.text)
-    if error_code is not None:
-        assert response.json()["error"]["code"] == error_code, response.text
-
-
-def is_chat(message_id):
-    return lambda e: e.event == "message" and e.json()["id"] == message_id
-
-
-@pytest.fixture(scope="module")
-def admin(live_server, server_env):
-    """One admin per module and backend (the CLI is slow to start)."""
-    client = ChatClient(live_server).register()
-    flask_cli("users", "make-admin", client.user["name"], env=server_env)
-    yield client
-    client.close()
+from tests.support.checks import WAIT, assert_error, is_chat
+from tests.support.server import ChatClient
 
 
 @pytest.fixture(scope="module")

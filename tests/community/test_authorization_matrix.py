@@ -30,11 +30,11 @@ from typing import Any, Callable
 import pytest
 import requests
 
+from tests.support.checks import WAIT
 from tests.support.server import ChatClient, flask_cli, unique_name
 
 ROLES = ("anon", "expired", "acct_ban", "outsider", "member", "room_ban", "owner", "admin")
 PASSWORD = "password123"
-WAIT = 10
 
 
 # -- requests ----------------------------------------------------------------------------

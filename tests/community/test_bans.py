@@ -11,16 +11,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.support.server import ChatClient, flask_cli
+from tests.support.checks import WAIT, assert_error, is_chat
+from tests.support.server import ChatClient
 
-WAIT = 10
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-
-
-def assert_error(response, status, error_code=None):
-    assert response.status_code == status, (response.status_code, response.text)
-    if error_code is not None:
-        assert response.json()["error"]["code"] == error_code, response.text
 
 
 def rfc3339(moment):
@@ -29,10 +23,6 @@ def rfc3339(moment):
 
 def parse(stamp):
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-
-
-def is_chat(message_id):
-    return lambda e: e.event == "message" and e.json()["id"] == message_id
 
 
 def membership(room_id, user_id, action):
@@ -47,15 +37,6 @@ def ban(moderator, room_id, user_id, reason="spam", valid_until=None):
     response = moderator.post(f"/rooms/{room_id}/bans", json=body)
     assert response.status_code == 201, response.text
     return response.json()
-
-
-@pytest.fixture(scope="module")
-def admin(live_server, server_env):
-    """One admin per module and backend (the CLI is slow to start)."""
-    client = ChatClient(live_server).register()
-    flask_cli("users", "make-admin", client.user["name"], env=server_env)
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -6,16 +6,9 @@ from __future__ import annotations
 import re
 import uuid
 
-WAIT = 10
+from tests.support.checks import WAIT, assert_error
+
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-
-
-def assert_error(response, status, error_code=None):
-    assert response.status_code == status, (response.status_code, response.text)
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) >= {"code", "message"}
-    if error_code is not None:
-        assert body["error"]["code"] == error_code, response.text
 
 
 def invite(inviter, room_id, user_id):

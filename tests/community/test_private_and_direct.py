@@ -8,23 +8,12 @@ import uuid
 
 import pytest
 
+from tests.support.checks import WAIT, assert_error, is_chat
 from tests.support.server import unique_name
-
-WAIT = 10  # seconds: upper bound for any awaited event
 
 
 def code(response):
     return response.json()["error"]["code"]
-
-
-def assert_error(response, status, error_code=None):
-    assert response.status_code == status, (response.status_code, response.text)
-    if error_code is not None:
-        assert code(response) == error_code, response.text
-
-
-def is_chat(message_id):
-    return lambda e: e.event == "message" and e.json()["id"] == message_id
 
 
 def post_and_await(author, room_id, text, stream):

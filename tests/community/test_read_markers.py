@@ -7,17 +7,7 @@ import uuid
 
 import pytest
 
-WAIT = 10
-
-
-def assert_error(response, status, error_code=None):
-    assert response.status_code == status, (response.status_code, response.text)
-    if error_code is not None:
-        assert response.json()["error"]["code"] == error_code, response.text
-
-
-def is_chat(message_id):
-    return lambda e: e.event == "message" and e.json()["id"] == message_id
+from tests.support.checks import WAIT, assert_error, is_chat
 
 
 def mark(client, room_id, message_id):

@@ -20,8 +20,14 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from tests.support.server import (ChatClient, ServerProcess, create_postgres_database,
-                                  drop_postgres_database, migrate, postgres_available)
+from tests.support.server import (
+    ChatClient,
+    ServerProcess,
+    create_postgres_database,
+    drop_postgres_database,
+    migrate,
+    postgres_available,
+)
 
 # Short timers so tests await keepalives and presence quickly; a cheap password hash (read
 # by the server) so signing up dozens of users does not dominate the run time.

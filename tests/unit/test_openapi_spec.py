@@ -12,8 +12,13 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
-from chat.api.openapi_spec import (ERROR_CODES, build_spec, documented_statuses,
-                                   find_path_template, response_schema)
+from chat.api.openapi_spec import (
+    ERROR_CODES,
+    build_spec,
+    documented_statuses,
+    find_path_template,
+    response_schema,
+)
 
 # Every endpoint of API.md (its tables and lists), without the /v1/chats prefix; the web
 # page `GET /` is not part of the document.

@@ -14,10 +14,19 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.server import (ChatClient, ServerProcess, create_postgres_database,
-                                  drop_postgres_database, flask_cli, free_port, merged_env,
-                                  migrate, postgres_available, process_group_alive,
-                                  unique_name)
+from tests.support.server import (
+    ChatClient,
+    ServerProcess,
+    create_postgres_database,
+    drop_postgres_database,
+    flask_cli,
+    free_port,
+    merged_env,
+    migrate,
+    postgres_available,
+    process_group_alive,
+    unique_name,
+)
 from tests.support.sse import Comment, Event, Retry, SSEClient, StreamClosed
 
 
