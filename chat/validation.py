@@ -34,20 +34,19 @@ class UUIDConverter(BaseConverter):
         return str(value)
 
 
-def _body_bytes():
-    """The raw body (cached); 413 when it is over MAX_CONTENT_LENGTH. Werkzeug checks a
-    Content-Length, but silently cuts a chunked body at the limit: look for one more byte."""
+def _check_body_size():
+    """413 when the body is over MAX_CONTENT_LENGTH. Werkzeug checks a Content-Length but
+    silently cuts a chunked body at the limit: look for one more byte."""
     data = request.get_data(cache=True)
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if (limit is not None and request.content_length is None and len(data) >= limit
             and request.environ["wsgi.input"].read(1)):
         raise RequestEntityTooLarge()
-    return data
 
 
 def json_body():
     """The request body as a JSON object, or a 400 (413 when too large)."""
-    _body_bytes()
+    _check_body_size()
     if not request.is_json:
         raise APIError(400, "invalid_json", "Content-Type must be application/json")
     try:
@@ -59,13 +58,6 @@ def json_body():
     if not isinstance(data, dict):
         raise APIError(400, "invalid_json", "The request body must be a JSON object")
     return data
-
-
-def optional_json_body():
-    """For endpoints whose body is optional: an empty body is an empty object."""
-    if not _body_bytes():
-        return {}
-    return json_body()
 
 
 def string_field(body, name, required=True):

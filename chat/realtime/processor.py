@@ -78,10 +78,6 @@ class MessageProcessor:
                                             daemon=True)
             self._thread.start()
 
-    @property
-    def running(self):
-        return self._thread is not None and self._thread.is_alive()
-
     def stop(self, timeout=None):
         """Stops intake, stores everything already accepted, then ends the thread."""
         with self._lock:
@@ -94,7 +90,7 @@ class MessageProcessor:
         thread.join(timeout)
 
     def wait_idle(self, timeout=10):
-        """Blocks until every accepted message is stored and published (tests, shutdown)."""
+        """Blocks until every accepted message is stored and published (benchmarks)."""
         deadline = time.monotonic() + timeout
         with self._idle:
             while self._pending:
