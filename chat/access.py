@@ -1,8 +1,10 @@
 """Who may see and do what with a room. Every room endpoint goes through these, so the
 rules of API.md ("visibility comes first") live in one place."""
 
+from typing import NamedTuple
+
 from flask import g
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from chat.errors import APIError, forbidden, not_found
 from chat.extensions import db
@@ -11,11 +13,6 @@ from chat.models import Ban, Invitation, Membership, Room, User, utcnow
 
 def membership(room_id, user_id):
     return db.session.get(Membership, (room_id, user_id))
-
-
-def pending_invitation(room_id, user_id):
-    return db.session.scalar(select(Invitation).where(
-        Invitation.room_id == room_id, Invitation.user_id == user_id))
 
 
 def active_room_ban(room_id, user_id):
@@ -30,31 +27,66 @@ def live_room(room_id):
     return room
 
 
-def can_see(room, user):
+class Standing(NamedTuple):
+    """A live room and one user's place in it."""
+
+    room: Room
+    member: bool
+    invited: bool
+    banned: bool
+
+
+def standing(room_id, user_id):
+    """The live room with the user's membership, invitation and ban, in one query (every
+    room request needs them; three lookups made posting measurably slower). 404 when
+    there is no live room."""
+    row = db.session.execute(
+        select(Room, Membership.user_id, Invitation.id, Ban)
+        .outerjoin(Membership, and_(Membership.room_id == Room.id, Membership.user_id == user_id))
+        .outerjoin(Invitation, and_(Invitation.room_id == Room.id, Invitation.user_id == user_id))
+        .outerjoin(Ban, and_(Ban.room_id == Room.id, Ban.user_id == user_id))
+        .where(Room.id == room_id)).first()
+    if row is None or not row.Room.active:
+        raise not_found("No such room")
+    room, member, invitation, ban = row
+    return Standing(room, member is not None, invitation is not None,
+                    ban is not None and ban.is_active(utcnow()))
+
+
+def _require_visible(place):
     """Public rooms are visible to all; private rooms to members and invitees; direct
-    rooms to their two members."""
-    if room.kind == "public" or membership(room.id, user.id) is not None:
-        return True
-    return room.kind == "private" and pending_invitation(room.id, user.id) is not None
+    rooms to their two members. Visibility comes first, then the ban."""
+    kind = place.room.kind
+    if not (kind == "public" or place.member or (kind == "private" and place.invited)):
+        raise not_found("No such room")
+    if place.banned:
+        raise forbidden("You are banned from this room", code="banned")
 
 
 def visible_room(room_id, user=None):
     """The live room if the caller may see it (404 otherwise), refusing room-banned users."""
-    user = user or g.user
-    room = live_room(room_id)
-    if not can_see(room, user):
-        raise not_found("No such room")
-    if active_room_ban(room.id, user.id) is not None:
-        raise forbidden("You are banned from this room", code="banned")
-    return room
+    place = standing(room_id, (user or g.user).id)
+    _require_visible(place)
+    return place.room
 
 
 def member_room(room_id):
-    """A room the caller may read and post in: visible, not banned, a member."""
-    room = visible_room(room_id)
-    if membership(room.id, g.user.id) is None:
+    """A room the caller may post in: visible, not banned, a member."""
+    place = standing(room_id, g.user.id)
+    _require_visible(place)
+    if not place.member:
         raise forbidden("You are not a member of this room", code="not_member")
-    return room
+    return place.room
+
+
+def readable_room(room_id):
+    """A room whose messages the caller may read: any public room they are not banned
+    from, otherwise members only (404 for others, as for every hidden room)."""
+    place = standing(room_id, g.user.id)
+    _require_visible(place)
+    if place.room.kind != "public" and not place.member:
+        raise not_found("No such room")
+    return place.room
 
 
 def moderated_room(room_id):

@@ -47,6 +47,10 @@ def database_url(env, instance_path):
     url = env.get("DATABASE_URL")
     if not url:
         return "sqlite:///" + str(Path(instance_path) / "chat.sqlite")
+    return normalize_database_url(url)
+
+
+def normalize_database_url(url):
     # PaaS providers still hand out `postgres://`, which SQLAlchemy dropped; and a bare
     # `postgresql://` would pick psycopg 3 in SQLAlchemy 2.1, while we ship psycopg2.
     for scheme in ("postgres://", "postgresql://"):

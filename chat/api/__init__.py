@@ -10,5 +10,7 @@ BLUEPRINTS = (users.bp, sessions.bp, rooms.bp, memberships.bp, invitations.bp, b
 
 def init_app(app, before_request):
     for blueprint in BLUEPRINTS:
-        blueprint.before_request(before_request)
         app.register_blueprint(blueprint, url_prefix=PREFIX)
+        # Registered on the app, not on the module-level blueprint, so that every app
+        # (tests and benchmarks create several) gets it exactly once.
+        app.before_request_funcs.setdefault(blueprint.name, []).append(before_request)

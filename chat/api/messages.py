@@ -6,7 +6,7 @@ import uuid
 from flask import Blueprint, current_app, g, request
 from sqlalchemy import select, update
 
-from chat.access import membership, member_room, visible_room
+from chat.access import member_room, readable_room
 from chat.errors import APIError, bad_request, conflict, forbidden, not_found
 from chat.extensions import db
 from chat.models import Membership, Message, isoformat, utcnow
@@ -76,14 +76,6 @@ def post_message(room_id):
     return _public(accepted), 202, _location(accepted)
 
 
-def _readable_room(room_id):
-    """History of public rooms is open to anyone signed in; otherwise members only."""
-    room = visible_room(room_id)
-    if room.kind != "public" and membership(room.id, g.user.id) is None:
-        raise not_found("No such room")
-    return room
-
-
 def _cursor_seq(room, name):
     message_id = uuid_arg(name, code="invalid_cursor")
     if message_id is None:
@@ -97,7 +89,7 @@ def _cursor_seq(room, name):
 
 @bp.get("/rooms/<uid:room_id>/messages")
 def list_messages(room_id):
-    room = _readable_room(room_id)
+    room = readable_room(room_id)
     limit = int_arg("limit", DEFAULT_PAGE, MAX_PAGE)
     if "before" in request.args and "after" in request.args:
         raise bad_request("Use 'before' or 'after', not both")
@@ -116,7 +108,7 @@ def list_messages(room_id):
 
 @bp.get("/rooms/<uid:room_id>/messages/<uid:message_id>")
 def get_message(room_id, message_id):
-    room = _readable_room(room_id)
+    room = readable_room(room_id)
     message = db.session.get(Message, message_id)
     if message is not None and message.room_id == room.id:
         return message.to_dict()

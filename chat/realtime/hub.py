@@ -74,6 +74,13 @@ class Stream:
         except queue.Empty:
             return None
 
+    def get_nowait(self):
+        """The next item if one is already buffered (or CLOSE), else None."""
+        try:
+            return self._items.get_nowait()
+        except queue.Empty:
+            return None
+
 
 class Hub:
     def __init__(self, max_streams_per_user, buffer_size):

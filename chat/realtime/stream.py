@@ -25,6 +25,7 @@ from chat.realtime import events
 from chat.realtime.hub import ShuttingDown
 
 RETRY_MS = 2000
+MAX_WRITE = 64 * 1024  # most bytes of buffered events written at once
 SSE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
@@ -73,14 +74,23 @@ def open_stream(realtime, user_id, session_id, last_event_id, keepalive, replay_
                 if item is None:
                     yield events.KEEPALIVE
                     continue
-                if stream.closed:  # closed (slow, signed out, shutdown): stop right away
-                    break
-                seq, data = item
-                if seq is not None:
-                    if seq <= last_seq:
-                        continue  # already sent by the replay
-                    last_seq = seq
-                yield data
+                # Everything already buffered goes out in one write: under load one
+                # write per event costs more than the events themselves.
+                chunks, size = [], 0
+                while item is not None:
+                    if stream.closed:  # closed (slow, signed out, shutdown): stop now
+                        return
+                    seq, data = item
+                    if seq is None or seq > last_seq:  # else already sent by the replay
+                        if seq is not None:
+                            last_seq = seq
+                        chunks.append(data)
+                        size += len(data)
+                    if size >= MAX_WRITE:
+                        break
+                    item = stream.get_nowait()
+                if chunks:
+                    yield b"".join(chunks)
         finally:
             hub.close(stream)
             if hangup_watch is not None:

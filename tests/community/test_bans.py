@@ -174,7 +174,7 @@ def test_room_ban_expires_by_itself(room_with_member):
     """A ban with valid_until a moment ahead ends on its own: joining is 403 banned until
     then and 204 afterwards; the ban leaves the list."""
     owner, member, room = room_with_member
-    until = datetime.now(timezone.utc) + timedelta(seconds=2)
+    until = datetime.now(timezone.utc) + timedelta(seconds=3)
     ban(owner, room["id"], member.id, valid_until=rfc3339(until))
     join = f"/rooms/{room['id']}/users"
     assert_error(member.post(join, json={"chat_user": member.id}), 403, "banned")
