@@ -4,7 +4,7 @@ rules of API.md ("visibility comes first") live in one place."""
 from typing import NamedTuple
 
 from flask import g
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 
 from chat.errors import APIError, forbidden, not_found
 from chat.extensions import db
@@ -36,16 +36,21 @@ class Standing(NamedTuple):
     banned: bool
 
 
+_user = bindparam("user_id")
+# Built once: constructing it cost more CPU than running it.
+_STANDING = (
+    select(Room, Membership.user_id, Invitation.id, Ban)
+    .outerjoin(Membership, and_(Membership.room_id == Room.id, Membership.user_id == _user))
+    .outerjoin(Invitation, and_(Invitation.room_id == Room.id, Invitation.user_id == _user))
+    .outerjoin(Ban, and_(Ban.room_id == Room.id, Ban.user_id == _user))
+    .where(Room.id == bindparam("room_id")))
+
+
 def standing(room_id, user_id):
     """The live room with the user's membership, invitation and ban, in one query (every
     room request needs them; three lookups made posting measurably slower). 404 when
     there is no live room."""
-    row = db.session.execute(
-        select(Room, Membership.user_id, Invitation.id, Ban)
-        .outerjoin(Membership, and_(Membership.room_id == Room.id, Membership.user_id == user_id))
-        .outerjoin(Invitation, and_(Invitation.room_id == Room.id, Invitation.user_id == user_id))
-        .outerjoin(Ban, and_(Ban.room_id == Room.id, Ban.user_id == user_id))
-        .where(Room.id == room_id)).first()
+    row = db.session.execute(_STANDING, {"room_id": room_id, "user_id": user_id}).first()
     if row is None or not row.Room.active:
         raise not_found("No such room")
     room, member, invitation, ban = row
