@@ -104,12 +104,7 @@ class Presence:
             if user_id in self._online:
                 return
             self._online.add(user_id)
-        try:
-            newly_online = self.registry.add(user_id)
-        except Exception:
-            log.warning("presence registry unavailable", exc_info=True)
-            newly_online = True
-        if newly_online:
+        if self._ask_registry(self.registry.add, user_id):  # newly online everywhere
             self._announce(user_id, "online", rooms)
 
     def _disconnected(self, user_id, rooms):
@@ -130,13 +125,17 @@ class Presence:
             if self.hub.is_connected(user_id) or user_id not in self._online:
                 return
             self._online.discard(user_id)
+        if self._ask_registry(self.registry.remove, user_id):  # offline everywhere
+            self._announce(user_id, "offline", rooms)
+
+    @staticmethod
+    def _ask_registry(call, user_id):
+        """The registry's answer; with the broker down, this worker's view (True)."""
         try:
-            offline_everywhere = self.registry.remove(user_id)
+            return call(user_id)
         except Exception:
             log.warning("presence registry unavailable", exc_info=True)
-            offline_everywhere = True
-        if offline_everywhere:
-            self._announce(user_id, "offline", rooms)
+            return True
 
     def _announce(self, user_id, status, rooms):
         self.publish({"type": "presence", "user": user_id, "status": status,

@@ -351,8 +351,8 @@ function storeFor(roomId) {
   return state.stores.get(roomId);
 }
 
-function openRoom(roomId) {
-  if (!state.rooms.has(roomId)) return;
+// Switches the view to `roomId` (null: no room open) with an empty message list.
+function setCurrentRoom(roomId) {
   state.currentRoomId = roomId;
   messageNodes.clear();
   $("messages").replaceChildren();
@@ -360,21 +360,19 @@ function openRoom(roomId) {
   renderMembers();
   renderRooms();
   renderRoomHeader();
-  setNavOpen(false);
+  setNavOpen(roomId === null);
+}
+
+function openRoom(roomId) {
+  if (!state.rooms.has(roomId)) return;
+  setCurrentRoom(roomId);
   $("composer").focus();
   showHistory(roomId);
   loadMembers(roomId);
 }
 
 function closeRoom() {
-  state.currentRoomId = null;
-  messageNodes.clear();
-  $("messages").replaceChildren();
-  state.members = [];
-  renderMembers();
-  renderRooms();
-  renderRoomHeader();
-  setNavOpen(true);
+  setCurrentRoom(null);
 }
 
 function renderRoomHeader() {
