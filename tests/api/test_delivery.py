@@ -243,3 +243,60 @@ def test_full_backlog_answers_503_and_keeps_what_it_accepted(server_factory, dat
         other.close()
         if not locked:
             server.kill()  # everything is stored and checked: skip the graceful wait
+
+
+def test_database_outage_loses_nothing_accepted(server_factory, database_url):
+    """Accepted work is never lost when the database goes away: the processor keeps its
+    batch and retries with backoff; meanwhile requests that need the database answer 503
+    (never 500) and the healthcheck names the database; once it is back, every 202'd
+    message is stored once, in order."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("stages an outage with PostgreSQL's ALLOW_CONNECTIONS")
+    import psycopg2
+
+    from tests.support.server import POSTGRES_ADMIN_URL
+
+    server = server_factory()
+    me = ChatClient(server.api).register()
+    room = me.create_room()
+    name = urlsplit(database_url).path.lstrip("/")
+    blocker = psycopg2.connect(_psycopg2_dsn(database_url))
+    admin = psycopg2.connect(POSTGRES_ADMIN_URL)
+    admin.autocommit = True
+    outage = False
+    try:
+        # Hold the processor at its first batch so the messages are queued when the
+        # database goes away, then take the database away (the blocker goes too).
+        with blocker.cursor() as cur:
+            cur.execute("LOCK TABLE counters IN ACCESS EXCLUSIVE MODE")
+        accepted = [me.post_message(room["id"], f"before the outage {i}") for i in range(10)]
+        with admin.cursor() as cur:
+            outage = True
+            cur.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+        def unhealthy():
+            response = me.get("/healthcheck")
+            return response.json() if response.status_code == 503 else None
+
+        health = wait_for(unhealthy, 10, "the healthcheck to notice")
+        assert health["database"] != "ok" and health["status"] != "ok"
+        assert_error(me.post(f"/rooms/{room['id']}/messages", json={"message": "now?"}),
+                     503, "overloaded")
+        with admin.cursor() as cur:
+            cur.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        outage = False
+
+        def stored():
+            response = me.get(f"/rooms/{room['id']}/messages")  # may 503 once: stale pool
+            return response.json() if response.status_code == 200 and \
+                len(response.json()) >= len(accepted) else None
+
+        assert wait_for(stored, 30, "the queued messages to be stored") == accepted
+    finally:
+        if outage:
+            with admin.cursor() as cur:
+                cur.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        for connection in (blocker, admin):
+            connection.close()
+        me.close()
