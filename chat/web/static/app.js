@@ -165,6 +165,9 @@ async function submitAuth(event) {
   const session = await api.signIn(name, password);
   $("auth-password").value = "";
   startSession(session.user);
+  // Keyboard users land on their rooms, not on "Sign out".
+  await roomsRequest;
+  document.querySelector('[data-testid="room-item"] button')?.focus();
 }
 
 const signOut = action(async () => {
