@@ -67,8 +67,7 @@ def open_stream(realtime, user_id, session_id, last_event_id, keepalive, replay_
             if last_event_id is not None:
                 last_seq, chunks = _replay(last_event_id, hub.rooms_of(str(user_id)),
                                            replay_limit)
-                for chunk in chunks:
-                    yield chunk
+                yield from _joined(chunks)
             while not stream.closed:
                 item = stream.get(keepalive)
                 if item is None:
@@ -101,6 +100,19 @@ def open_stream(realtime, user_id, session_id, last_event_id, keepalive, replay_
                         mimetype="text/event-stream", headers=SSE_HEADERS)
     response.direct_passthrough = True
     return response
+
+
+def _joined(chunks):
+    """The chunks joined into writes of about MAX_WRITE bytes."""
+    piece, size = [], 0
+    for chunk in chunks:
+        piece.append(chunk)
+        size += len(chunk)
+        if size >= MAX_WRITE:
+            yield b"".join(piece)
+            piece, size = [], 0
+    if piece:
+        yield b"".join(piece)
 
 
 def _tracking_writes(stream, chunks):
