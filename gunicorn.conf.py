@@ -22,7 +22,9 @@ loglevel = os.environ.get("LOG_LEVEL", "info")
 
 
 def _workers():
-    requested = int(os.environ.get("WEB_CONCURRENCY", "1"))
+    # With a broker, one gevent worker per core by default; without one, exactly one.
+    default = (os.cpu_count() or 1) if os.environ.get("REDIS_URL") else 1
+    requested = int(os.environ.get("WEB_CONCURRENCY") or default)
     if requested > 1 and not os.environ.get("REDIS_URL"):
         # Without a broker each worker only sees its own posts: one worker is the only
         # correct choice.
