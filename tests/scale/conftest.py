@@ -1,6 +1,7 @@
 """Scale-out tests: several server processes (standing in for hosts) share one PostgreSQL
 database and one Redis broker. PostgreSQL only: the broker is for production fleets."""
 
+import os
 import shutil
 import subprocess
 import time
@@ -56,6 +57,18 @@ def private_redis(tmp_path):
 
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_redis():
+    """The broker at 127.0.0.1:6379: skipped without it, except under CI=true."""
+    try:
+        redis.Redis.from_url(SHARED_REDIS, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        message = f"Redis is not reachable at {SHARED_REDIS}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 @pytest.fixture
