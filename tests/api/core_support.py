@@ -7,7 +7,6 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-import requests
 from sqlalchemy import create_engine, text
 
 from chat.config import database_url as normalize_url
@@ -23,20 +22,6 @@ UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 
 def unique_room_name() -> str:
     return unique_name("room")
-
-
-def assert_error(response: requests.Response, status: int, code: str | Iterable[str]) -> dict:
-    """The documented error shape {"error": {"code", "message"}} with this status/code."""
-    assert response.status_code == status, (response.status_code, response.text[:500])
-    assert response.headers.get("Content-Type", "").startswith("application/json"), \
-        response.headers.get("Content-Type")
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message"}, body
-    codes = {code} if isinstance(code, str) else set(code)
-    assert body["error"]["code"] in codes, body
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
-    return body["error"]
 
 
 def parse_time(value: str) -> datetime:

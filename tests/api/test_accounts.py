@@ -12,7 +12,6 @@ import pytest
 import requests
 
 from tests.api.core_support import (
-    assert_error,
     assert_room,
     assert_user,
     parse_time,
@@ -20,6 +19,7 @@ from tests.api.core_support import (
     unique_room_name,
     wait_stored,
 )
+from tests.support.checks import assert_error
 from tests.support.server import ChatClient, unique_name
 
 PASSWORD = "password123"

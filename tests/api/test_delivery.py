@@ -14,12 +14,12 @@ import pytest
 import requests
 
 from tests.api.core_support import (
-    assert_error,
     assert_message,
     chat_events_until,
     wait_for,
     wait_stored,
 )
+from tests.support.checks import assert_error
 from tests.support.server import ChatClient
 
 POSTERS, PER_POSTER = 8, 25

@@ -20,11 +20,11 @@ from chat.api.openapi_spec import (
     response_schema,
 )
 from tests.api.core_support import (
-    assert_error,
     chat_events_until,
     unique_room_name,
     wait_stored,
 )
+from tests.support.checks import assert_error
 from tests.support.server import ChatClient, unique_name
 
 LIMIT = 64 * 1024

@@ -9,12 +9,12 @@ import uuid
 import pytest
 
 from tests.api.core_support import (
-    assert_error,
     assert_message,
     chat_events_until,
     full_history,
     wait_stored,
 )
+from tests.support.checks import assert_error
 
 N_HISTORY = 205  # more than the 200 cap
 

@@ -13,13 +13,13 @@ import uuid
 import pytest
 
 from tests.api.core_support import (
-    assert_error,
     assert_room,
     full_history,
     unique_room_name,
     wait_for,
     wait_stored,
 )
+from tests.support.checks import assert_error
 from tests.support.server import ChatClient, flask_cli, unique_name
 
 

@@ -6,19 +6,35 @@ not flap."""
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 GRACE = 1.0
 
 
 def wait_open_streams(stream, live_server, count, timeout=6.0) -> float:
-    """Waits until the server counts exactly `count` open streams (it notices a vanished
-    client at its next write, a keepalive at most 1 s later); returns when it did."""
+    """Waits until the server counts exactly `count` open streams (it notices a client
+    hanging up within moments); returns when it did."""
     deadline = time.monotonic() + timeout
     while (now := time.monotonic()) < deadline:
         if stream.open_streams(live_server.url) == count:
             return now
         time.sleep(0.02)
     raise AssertionError(f"the server never counted {count} open streams")
+
+
+@contextmanager
+def alice_online_watched_by_bob(api, stream):
+    """Bob's stream open, and Alice, who shares a room with him, just announced online:
+    (alice, bob, room id, alice's stream — the test's to close —, bob's stream)."""
+    alice, bob = api(), api()
+    room = bob.create_room()["id"]
+    alice.join(room)
+    with bob.subscribe() as bob_sse:
+        bob_sse.wait_ready()
+        alice_sse = alice.subscribe()
+        alice_sse.wait_ready()
+        stream.named(bob_sse, "presence", user=alice.id, status="online")
+        yield alice, bob, room, alice_sse, bob_sse
 
 
 def members_online(client, room_id) -> dict[str, bool]:
@@ -54,14 +70,7 @@ def test_offline_only_after_the_grace_period(api, stream, live_server):
     """After the last stream closes, `offline` arrives only once the grace period has
     passed since the server saw the stream end; then the user is listed offline."""
     wait_open_streams(stream, live_server, 0)
-    alice, bob = api(), api()
-    room = bob.create_room()["id"]
-    alice.join(room)
-    with bob.subscribe() as bob_sse:
-        bob_sse.wait_ready()
-        alice_sse = alice.subscribe()
-        alice_sse.wait_ready()
-        stream.named(bob_sse, "presence", user=alice.id, status="online")
+    with alice_online_watched_by_bob(api, stream) as (alice, bob, room, alice_sse, bob_sse):
         closed_at = time.monotonic()
         alice_sse.close()
         gone_at = wait_open_streams(stream, live_server, 1)
@@ -97,14 +106,7 @@ def test_quick_reconnect_does_not_flap(api, stream, live_server):
     """A reconnect within the grace period produces neither `offline` nor a second
     `online`."""
     wait_open_streams(stream, live_server, 0)
-    alice, bob = api(), api()
-    room = bob.create_room()["id"]
-    alice.join(room)
-    with bob.subscribe() as bob_sse:
-        bob_sse.wait_ready()
-        alice_sse = alice.subscribe()
-        alice_sse.wait_ready()
-        stream.named(bob_sse, "presence", user=alice.id, status="online")
+    with alice_online_watched_by_bob(api, stream) as (alice, bob, room, alice_sse, bob_sse):
         alice_sse.close()
         gone_at = wait_open_streams(stream, live_server, 1)  # the server saw it end
         with alice.subscribe() as again:
