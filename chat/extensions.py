@@ -3,6 +3,7 @@
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
+from sqlalchemy.dialects import postgresql, sqlite
 
 # Explicit constraint names keep migrations reviewable and identical on SQLite and PostgreSQL.
 naming_convention = {
@@ -15,3 +16,8 @@ naming_convention = {
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=naming_convention))
 migrate = Migrate()
+
+
+def insert_for(engine):
+    """The engine's INSERT construct, which has ON CONFLICT (both supported dialects)."""
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert

@@ -11,6 +11,7 @@ from chat.errors import APIError, bad_request, conflict, forbidden, not_found
 from chat.extensions import db
 from chat.models import Membership, Message, isoformat, utcnow
 from chat.realtime import get_realtime, publish
+from chat.realtime.events import public_message
 from chat.realtime.processor import Overloaded
 from chat.validation import int_arg, json_body, string_field, uuid_arg, uuid_field
 
@@ -23,15 +24,11 @@ def _location(message):
     return {"Location": f"/v1/chats/rooms/{message['room']}/messages/{message['id']}"}
 
 
-def _public(message):
-    return {k: message[k] for k in ("id", "user", "room", "message", "created_at")}
-
-
 def _earlier_post(message_id):
     """The message already accepted under this id: waiting in the queue or stored."""
     pending = get_realtime().processor.pending(message_id)
     if pending is not None:
-        return _public(pending)
+        return public_message(pending)
     stored = db.session.get(Message, message_id)
     return stored.to_dict() if stored is not None else None
 
@@ -73,7 +70,7 @@ def post_message(room_id):
                        {"Retry-After": "1"}) from None
     if accepted["user"] != message["user"]:  # the same id raced in from someone else
         raise conflict("This message id is already used")
-    return _public(accepted), 202, _location(accepted)
+    return public_message(accepted), 202, _location(accepted)
 
 
 def _cursor_seq(room, name):
@@ -114,7 +111,7 @@ def get_message(room_id, message_id):
         return message.to_dict()
     pending = get_realtime().processor.pending(message_id)
     if pending is not None and pending["room"] == str(room.id):
-        return _public(pending)
+        return public_message(pending)
     raise not_found("No such message")
 
 

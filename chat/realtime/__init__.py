@@ -6,12 +6,12 @@ that needs it does too)."""
 import logging
 import secrets
 import threading
+from contextlib import contextmanager
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from chat.extensions import db
+from chat.extensions import db, insert_for
 from chat.models import MESSAGE_SEQ, Counter, Message
 from chat.realtime.bus import LocalBus
 from chat.realtime.hub import Hub
@@ -78,39 +78,35 @@ class Realtime:
 
     # The database is the log the Redis bus reads missed messages from.
 
-    def _committed_seq(self):
+    @contextmanager
+    def _database(self):
+        """A session for the background threads, closed (connection returned) after."""
         with self.app.app_context():
             try:
-                return db.session.scalar(
-                    select(Counter.value).where(Counter.name == MESSAGE_SEQ)) or 0
+                yield db.session
             finally:
                 db.session.close()
+
+    def _committed_seq(self):
+        with self._database() as session:
+            return session.scalar(
+                select(Counter.value).where(Counter.name == MESSAGE_SEQ)) or 0
 
     def _deployment_id(self):
         """A random id kept in the database: every host of one deployment shares it."""
-        with self.app.app_context():
-            try:
-                query = select(Counter.value).where(Counter.name == DEPLOYMENT_ID)
-                value = db.session.scalar(query)
-                if value is None:
-                    insert = (postgresql.insert if db.engine.dialect.name == "postgresql"
-                              else sqlite.insert)
-                    db.session.execute(insert(Counter).values(
-                        name=DEPLOYMENT_ID, value=secrets.randbits(62)).on_conflict_do_nothing())
-                    db.session.commit()
-                    value = db.session.scalar(query)
-                return value
-            finally:
-                db.session.close()
+        with self._database() as session:
+            query = select(Counter.value).where(Counter.name == DEPLOYMENT_ID)
+            if session.scalar(query) is None:
+                session.execute(insert_for(db.engine)(Counter).values(
+                    name=DEPLOYMENT_ID, value=secrets.randbits(62)).on_conflict_do_nothing())
+                session.commit()
+            return session.scalar(query)
 
     def _fetch_range(self, first, last):
-        with self.app.app_context():
-            try:
-                rows = db.session.scalars(select(Message).where(
-                    Message.seq >= first, Message.seq <= last).order_by(Message.seq)).all()
-                return [{**m.to_dict(), "seq": m.seq} for m in rows]
-            finally:
-                db.session.close()
+        with self._database() as session:
+            rows = session.scalars(select(Message).where(
+                Message.seq >= first, Message.seq <= last).order_by(Message.seq)).all()
+            return [{**m.to_dict(), "seq": m.seq} for m in rows]
 
 
 def init_app(app):

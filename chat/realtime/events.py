@@ -22,10 +22,15 @@ def retry(milliseconds):
     return f"retry: {int(milliseconds)}\n\n".encode()
 
 
+def public_message(message):
+    """Exactly the fields API.md gives a Message, from an internal message dict (which
+    also carries seq and timings)."""
+    return {field: message[field] for field in MESSAGE_FIELDS}
+
+
 def chat_message(message):
     """A stored message (a dict with at least MESSAGE_FIELDS) as one SSE event."""
-    body = {field: message[field] for field in MESSAGE_FIELDS}
-    return f"id: {message['id']}\n{_data_lines(body)}\n".encode()
+    return f"id: {message['id']}\n{_data_lines(public_message(message))}\n".encode()
 
 
 def named(event, payload):

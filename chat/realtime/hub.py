@@ -196,9 +196,14 @@ class Hub:
     # -- sending -------------------------------------------------------------------------
 
     def _send(self, user_ids, seq, data):
+        """Pushes `data` to every stream of these users; returns how many streams."""
+        sent = 0
         for user_id in user_ids:
-            for stream in list(self._streams.get(user_id, ())):
+            streams = self._streams.get(user_id, ())
+            for stream in list(streams):
                 stream.push(seq, data)
+            sent += len(streams)
+        return sent
 
     def send_to_users(self, user_ids, event, payload):
         data = events.named(event, payload)
@@ -223,13 +228,13 @@ class Hub:
         handler(event)
 
     def _on_messages(self, event):
+        delivered = 0
         with self._lock:
             for message in event["messages"]:
                 data = events.chat_message(message)  # once per message, not per recipient
                 recipients = self._room_users.get(message["room"], ())
-                self._send(recipients, message["seq"], data)
-                metrics.messages_delivered.inc(
-                    sum(len(self._streams.get(u, ())) for u in recipients))
+                delivered += self._send(recipients, message["seq"], data)
+        metrics.messages_delivered.inc(delivered)
         metrics.observe_delivery(event["messages"])
 
     def _on_membership(self, event):

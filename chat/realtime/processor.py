@@ -18,10 +18,9 @@ import time
 import uuid
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from chat.extensions import db
+from chat.extensions import db, insert_for
 from chat.models import MESSAGE_SEQ, Counter, Message
 from chat.realtime import metrics
 
@@ -175,7 +174,7 @@ def store_batch(engine, batch):
     """One transaction: allocate len(batch) sequence numbers, insert, commit. `batch` holds
     message dicts (id, user, room, message, created_at_dt). Returns the stored ones (with
     "seq", without "created_at_dt"), in seq order."""
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    insert = insert_for(engine)
     with engine.begin() as conn:
         last = conn.execute(
             update(Counter).where(Counter.name == MESSAGE_SEQ)
