@@ -10,6 +10,7 @@ from chat.errors import conflict
 from chat.extensions import db
 from chat.models import GHOST_USER, Ban, Membership, Message, Room, Session, User
 from chat.realtime import publish
+from chat.realtime.order import commit_changes
 from chat.rooms import general_room, remove_member
 
 
@@ -23,12 +24,11 @@ def create_user(name, password, api_user=None):
         db.session.flush()  # the user row first: the membership references it
         if general is not None:
             db.session.add(Membership(room_id=general.id, user_id=user.id))
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise conflict("This name is taken", code="name_taken") from None
-    if general is not None:
-        publish("membership", room=str(general.id), user=str(user.id), action="joined")
+    commit_changes([("membership", general.id, user.id, "joined")] if general else [])
     return user
 
 

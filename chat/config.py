@@ -95,13 +95,15 @@ def from_environment(instance_path, env=None):
         "MAX_CONTENT_LENGTH": 64 * 1024,
         "CHAT_SESSION_DAYS": _int(env, "CHAT_SESSION_DAYS", 30),
         "CHAT_KEEPALIVE_SECONDS": _float(env, "CHAT_KEEPALIVE_SECONDS", 15.0, minimum=0.05),
-        "CHAT_REPLAY_LIMIT": _int(env, "CHAT_REPLAY_LIMIT", 1000),
+        "CHAT_REPLAY_LIMIT": _int(env, "CHAT_REPLAY_LIMIT", 10000),
         "CHAT_STREAM_BUFFER": _int(env, "CHAT_STREAM_BUFFER", 1000),
         "CHAT_MAX_STREAMS_PER_USER": _int(env, "CHAT_MAX_STREAMS_PER_USER", 10),
         "CHAT_MAX_MESSAGE_LENGTH": _int(env, "CHAT_MAX_MESSAGE_LENGTH", 4000),
         "CHAT_RATE_LIMIT": rate,
         "CHAT_QUEUE_SIZE": _int(env, "CHAT_QUEUE_SIZE", 10000),
         "CHAT_PRESENCE_GRACE_SECONDS": _float(env, "CHAT_PRESENCE_GRACE_SECONDS", 5.0),
+        "CHAT_ACCEPT_TIMEOUT_SECONDS": _float(env, "CHAT_ACCEPT_TIMEOUT_SECONDS", 5.0,
+                                              minimum=0.01),
         # Not part of the public contract: the processor's batch cap (benchmarks vary it)
         # and the password KDF (tests use a cheap one to stay fast).
         "CHAT_BATCH_SIZE": _int(env, "CHAT_BATCH_SIZE", 500),

@@ -162,6 +162,31 @@ class Message(db.Model):
         }
 
 
+class RoomEvent(db.Model):
+    """A change that takes a place in the message order (see chat/realtime/order.py): a
+    membership change of one user, or one member's removal by a room deletion. It shares
+    the `message_seq` counter with messages, so every host applies messages and the
+    changes that decide their recipients in one order."""
+
+    __tablename__ = "room_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    room_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    # The user the change is about (the joiner, the one who left, the kicked member).
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    kind: Mapped[str] = mapped_column(String(16))  # membership | room
+    action: Mapped[str] = mapped_column(String(16))  # joined | left | kicked | banned | deleted
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    # Replay walks one room's events by seq, and one user's membership changes by seq.
+    __table_args__ = (Index("ix_room_events_room_seq", "room_id", "seq"),
+                      Index("ix_room_events_user_seq", "user_id", "seq"))
+
+    def to_entry(self):
+        return {"kind": self.kind, "seq": self.seq, "room": str(self.room_id),
+                "user": str(self.user_id), "action": self.action}
+
+
 class Invitation(db.Model):
     __tablename__ = "invitations"
 

@@ -1,5 +1,6 @@
-"""Room life cycle and membership changes. Each function commits, then publishes what
-changed so open streams follow at once (see chat/realtime/hub.py)."""
+"""Room life cycle and membership changes. Each change of who is in a room takes its
+place in the message order as it commits (chat/realtime/order.py), so every host applies it
+exactly between the same two messages."""
 
 import uuid
 
@@ -10,6 +11,7 @@ from chat.errors import conflict
 from chat.extensions import db
 from chat.models import GENERAL_ROOM, Invitation, Membership, Room, User
 from chat.realtime import publish
+from chat.realtime.order import commit_changes
 
 
 def general_room():
@@ -23,25 +25,27 @@ def create_room(name, kind, owner):
     try:
         db.session.flush()  # the room row first: memberships reference it
         db.session.add(Membership(room_id=room.id, user_id=owner.id))
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise conflict("A room with this name already exists", code="name_taken") from None
-    publish("membership", room=str(room.id), user=str(owner.id), action="joined")
+    commit_changes([("membership", room.id, owner.id, "joined")])
+    if kind == "public":
+        publish("room", room=str(room.id), action="created", info=room.to_dict())
     return room
 
 
 def join(room, user_id):
     """Adds a member (accepting any pending invitation); 409 if already in."""
     db.session.add(Membership(room_id=room.id, user_id=user_id))
-    db.session.execute(delete(Invitation).where(
-        Invitation.room_id == room.id, Invitation.user_id == user_id))
     try:
-        db.session.commit()
+        db.session.flush()  # a concurrent join of the same user loses here: 409, not 500
     except IntegrityError:
         db.session.rollback()
         raise conflict("Already a member of this room") from None
-    publish("membership", room=str(room.id), user=str(user_id), action="joined")
+    db.session.execute(delete(Invitation).where(
+        Invitation.room_id == room.id, Invitation.user_id == user_id))
+    commit_changes([("membership", room.id, user_id, "joined")])
 
 
 def remove_member(room, user_id, action):
@@ -54,18 +58,17 @@ def remove_member(room, user_id, action):
         return False
     if room.kind != "direct" and not _has_members(room.id):
         room.active = False
-    db.session.commit()
-    publish("membership", room=str(room.id), user=str(user_id), action=action)
+    commit_changes([("membership", room.id, user_id, action)])
     return True
 
 
 def delete_room(room):
     """Deactivates the room: it answers 404 from now on, its data stays."""
     room.active = False
-    db.session.execute(delete(Membership).where(Membership.room_id == room.id))
+    removed = db.session.scalars(delete(Membership).where(Membership.room_id == room.id)
+                                 .returning(Membership.user_id)).all()
     db.session.execute(delete(Invitation).where(Invitation.room_id == room.id))
-    db.session.commit()
-    publish("room", room=str(room.id), action="deleted")
+    commit_changes([("room", room.id, user_id, "deleted") for user_id in sorted(removed)])
 
 
 def _has_members(room_id):
@@ -94,12 +97,11 @@ def get_or_create_direct(caller, other):
         db.session.flush()
         db.session.add_all([Membership(room_id=room.id, user_id=caller.id),
                             Membership(room_id=room.id, user_id=other.id)])
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:  # the other side asked at the same moment
         db.session.rollback()
         return db.session.scalar(select(Room).where(Room.direct_key == key)), False
-    for user in (caller, other):
-        publish("membership", room=str(room.id), user=str(user.id), action="joined")
+    commit_changes([("membership", room.id, user.id, "joined") for user in (caller, other)])
     return room, True
 
 

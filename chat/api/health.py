@@ -18,7 +18,7 @@ bp = Blueprint("health", __name__)
 @bp.get("/healthcheck")
 @public
 def healthcheck():
-    status = {"status": "ok", "database": "ok", "bus": "ok"}
+    status = {"status": "ok", "database": "ok", "bus": "ok", "processor": "ok"}
     try:
         db.session.execute(text("SELECT 1"))
         db.session.commit()
@@ -31,6 +31,9 @@ def healthcheck():
     except Exception:
         log.warning("healthcheck: bus unreachable", exc_info=True)
         status["bus"] = status["status"] = "unavailable"
+    status["processor"] = get_realtime().processor.health()
+    if status["processor"] != "ok":
+        status["status"] = "unavailable"
     return status, 200 if status["status"] == "ok" else 503
 
 

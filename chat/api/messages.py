@@ -1,4 +1,5 @@
-"""Messages: intake (202, stored asynchronously), history pages, one message, read markers."""
+"""Messages: intake (202 once the processor has committed it), history pages, one
+message, read markers."""
 
 import time
 import uuid
@@ -25,10 +26,8 @@ def _location(message):
 
 
 def _earlier_post(message_id):
-    """The message already accepted under this id: waiting in the queue or stored."""
-    pending = get_realtime().processor.pending(message_id)
-    if pending is not None:
-        return public_message(pending)
+    """The message already stored under this id (one still waiting for its commit is
+    joined by `submit`, and answered when it commits)."""
     stored = db.session.get(Message, message_id)
     return stored.to_dict() if stored is not None else None
 
@@ -64,13 +63,24 @@ def post_message(room_id):
         "created_at_dt": now, "accepted_at": time.time(),
     }
     try:
-        accepted = get_realtime().processor.submit(message)
+        ticket = get_realtime().processor.submit(message)
     except Overloaded:
-        raise APIError(503, "overloaded", "The server is busy; retry shortly",
-                       {"Retry-After": "1"}) from None
-    if accepted["user"] != message["user"]:  # the same id raced in from someone else
+        raise _busy() from None
+    # A 202 is durable: answer once the message's batch has committed (group commit).
+    db.session.close()  # hold no pooled connection while waiting
+    if not ticket.wait(current_app.config["CHAT_ACCEPT_TIMEOUT_SECONDS"]):
+        raise _busy()  # it may still be stored: posting again with the same id is safe
+    if ticket.outcome != "stored":
+        raise conflict("The message could not be stored")
+    stored = ticket.stored
+    if stored["user"] != message["user"]:  # the same id raced in from someone else
         raise conflict("This message id is already used")
-    return public_message(accepted), 202, _location(accepted)
+    return public_message(stored), 202, _location(stored)
+
+
+def _busy():
+    return APIError(503, "overloaded", "The server is busy; retry shortly",
+                    {"Retry-After": "1"})
 
 
 def _cursor_seq(room, name):

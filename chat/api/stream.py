@@ -15,7 +15,10 @@ bp = Blueprint("stream", __name__)
 def subscribe(user_id):
     require_self(user_id)
     config = current_app.config
-    last_event_id = request.headers.get("Last-Event-ID") or None
+    # A reloaded page opens a new EventSource, which cannot set the header: the query
+    # parameter means the same (the header wins).
+    last_event_id = (request.headers.get("Last-Event-ID")
+                     or request.args.get("last_event_id") or None)
     try:
         return open_stream(get_realtime(), g.user.id, g.session.id, last_event_id,
                            keepalive=config["CHAT_KEEPALIVE_SECONDS"],

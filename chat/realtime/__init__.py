@@ -1,5 +1,5 @@
 """Real-time delivery: the processor stores accepted messages, the bus carries events,
-the hub hands them to open streams. `init_app` wires one set per app; `start` runs the
+the ordered feed puts log entries in order, the hub hands them to open streams. `init_app` wires one set per app; `start` runs the
 background work (per worker, after fork: gunicorn.conf.py calls it, and the first request
 that needs it does too)."""
 
@@ -12,8 +12,10 @@ from flask import current_app
 from sqlalchemy import select
 
 from chat.extensions import db, insert_for
-from chat.models import MESSAGE_SEQ, Counter, Message
+from chat.models import Counter
+from chat.realtime import order
 from chat.realtime.bus import LocalBus
+from chat.realtime.feed import OrderedFeed
 from chat.realtime.hub import Hub
 from chat.realtime.presence import Presence, RedisRegistry
 from chat.realtime.processor import MessageProcessor
@@ -21,6 +23,7 @@ from chat.realtime.processor import MessageProcessor
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10
+FEED_POLL_SECONDS = 0.5
 DEPLOYMENT_ID = "deployment_id"
 
 
@@ -29,12 +32,15 @@ class Realtime:
         config = app.config
         self.app = app
         self.hub = Hub(config["CHAT_MAX_STREAMS_PER_USER"], config["CHAT_STREAM_BUFFER"])
+        self.feed = OrderedFeed(self._fetch_range, self._committed_seq, self.hub.handle)
         registry = None
         if config["REDIS_URL"]:
             from chat.realtime.redis_bus import RedisBus
 
-            self.bus = RedisBus(config["REDIS_URL"], self._fetch_range, self._committed_seq,
-                                self._deployment_id)
+            self.bus = RedisBus(config["REDIS_URL"], self._deployment_id)
+            # Log entries missed meanwhile are read from the database by the feed, but
+            # other events (sign-outs, invitations, presence) may be lost: streams
+            # reconnect and reload.
             self.bus.on_reconnect = lambda: self.hub.close_all("event bus reconnected")
             registry = RedisRegistry(self.bus.redis, self.bus.instance)
         else:
@@ -43,7 +49,7 @@ class Realtime:
                                  self.bus.publish, registry)
         self.processor = MessageProcessor(app, self.bus.publish, config["CHAT_QUEUE_SIZE"],
                                           config["CHAT_BATCH_SIZE"])
-        self.bus.subscribe(self.hub.handle)
+        self.bus.subscribe(self._receive)
         self._started = False
         self._stopping = threading.Event()
 
@@ -51,9 +57,17 @@ class Realtime:
         if self._started:
             return
         self._started = True
+        self.feed.start()
         self.bus.start()
         self.processor.start()
         threading.Thread(target=self._heartbeat, name="presence-heartbeat", daemon=True).start()
+        threading.Thread(target=self._poll_feed, name="feed-poll", daemon=True).start()
+
+    def _receive(self, event):
+        if event["type"] == "log":
+            self.feed.offer(event)
+        else:
+            self.hub.handle(event)
 
     def publish(self, event):
         self.bus.publish(event)
@@ -68,6 +82,13 @@ class Realtime:
         self.processor.stop(timeout)
         self.presence.cancel_timers()
         self.bus.stop()
+
+    def _poll_feed(self):
+        while not self._stopping.wait(FEED_POLL_SECONDS):
+            try:
+                self.feed.poll()
+            except Exception:
+                log.warning("ordered feed poll failed", exc_info=True)
 
     def _heartbeat(self):
         while not self._stopping.wait(HEARTBEAT_SECONDS):
@@ -89,8 +110,7 @@ class Realtime:
 
     def _committed_seq(self):
         with self._database() as session:
-            return session.scalar(
-                select(Counter.value).where(Counter.name == MESSAGE_SEQ)) or 0
+            return order.committed_seq(session)
 
     def _deployment_id(self):
         """A random id kept in the database: every host of one deployment shares it."""
@@ -104,9 +124,7 @@ class Realtime:
 
     def _fetch_range(self, first, last):
         with self._database() as session:
-            rows = session.scalars(select(Message).where(
-                Message.seq >= first, Message.seq <= last).order_by(Message.seq)).all()
-            return [{**m.to_dict(), "seq": m.seq} for m in rows]
+            return order.read_range(session, first, last)
 
 
 def init_app(app):

@@ -1,9 +1,9 @@
 """The dispatcher seam: publish an event once, every instance's handlers receive it.
 
 Events are plain JSON-able dicts with a "type":
-  messages    {"messages": [stored message + "seq"], ...}   from the processor, in seq order
-  membership  {"room", "user", "action": joined|left|kicked|banned}
-  room        {"room", "action": "deleted"}
+  log         {"from", "through", "entries": [...]}   places in the order (order.py); these go
+              through the ordered feed (feed.py), never straight to the hub
+  room        {"room", "action": "created", "info": Room}   a new public room
   invitation  {"invitation": Invitation}
   read        {"user", "room", "message"}
   close       {"user", "session": id|None}   end that user's streams (logout, ban, deletion)

@@ -35,3 +35,13 @@ def chat_message(message):
 
 def named(event, payload):
     return f"event: {event}\n{_data_lines(payload)}\n".encode()
+
+
+def entry(log_entry):
+    """A log entry (chat/realtime/order.py) as the SSE event a stream sends for it."""
+    kind = log_entry["kind"]
+    if kind == "message":
+        return chat_message(log_entry)
+    if kind == "membership":
+        return named("membership", {field: log_entry[field] for field in ("room", "user", "action")})
+    return named("room", {"room": log_entry["room"], "action": log_entry["action"]})

@@ -1,8 +1,10 @@
 """The open streams of this worker and who receives what.
 
-Indexes kept current by bus events: user -> streams, user -> rooms, room -> users. A chat
-message is encoded once and its bytes pushed to each recipient stream's bounded buffer;
-nothing here blocks, so one slow client can never hold up the processor or other streams.
+Indexes: user -> streams, user -> rooms, room -> users. They change only by log entries
+applied in the order (the ordered feed hands them over one by one, see feed.py), so who
+receives a message is decided by the memberships at that message's place, on every host.
+A chat message is encoded once and its bytes pushed to each recipient stream's bounded
+buffer; nothing here blocks, so one slow client can never hold up the others.
 """
 
 import logging
@@ -28,7 +30,7 @@ class ShuttingDown(Exception):
 class Stream:
     """One open event stream: its owner and its bounded outgoing buffer.
 
-    Items are (seq, bytes): seq for chat messages (the generator drops anything at or
+    Items are (seq, bytes): seq for log entries (the generator drops anything at or
     below what it already sent, which makes resume duplicate-free), None for other events.
     """
 
@@ -44,7 +46,8 @@ class Stream:
         # connection at once.
         self.sending = False
         self.abort = None
-        # Membership changes of this user seen while its rooms were being loaded.
+        # (seq, room, joined) membership changes of this user applied while its rooms
+        # were being loaded.
         self.pending_changes = []
 
     def push(self, seq, data):
@@ -91,6 +94,7 @@ class Hub:
         self._user_rooms = {}  # user id -> {room id}, for users with a stream here
         self._room_users = defaultdict(set)  # room id -> {user id}
         self._shutting_down = False
+        self.position = 0  # the last place in the order applied here
         # Presence hooks: (user id, the user's rooms) on every stream that is ready, and
         # (user id, rooms the user was in) when the user's last stream here closes.
         self.on_user_connected = lambda user_id, rooms: None
@@ -113,19 +117,22 @@ class Hub:
             metrics.open_streams.inc()
         return stream
 
-    def rooms_loaded(self, stream, rooms):
-        """Sets the user's rooms from the database, replaying the membership changes that
-        arrived while the query ran (so a join or leave racing the query is not lost)."""
-        rooms = set(rooms)
+    def rooms_loaded(self, stream, view, since):
+        """Sets the user's rooms: those of `view` (log.MembershipView) at place `since`
+        (everything up to it must already be applied here), then the changes applied
+        since. Returns (rooms, the place they are current at)."""
         with self._lock:
-            for room, joined in stream.pending_changes:
-                (rooms.add if joined else rooms.discard)(room)
+            rooms = {str(r) for r in view.rooms_at(since)}
+            for seq, room, joined in stream.pending_changes:
+                if seq > since:
+                    (rooms.add if joined else rooms.discard)(room)
             stream.pending_changes = None
+            position = self.position
             if stream not in self._streams.get(stream.user_id, ()):
-                return set()
+                return set(), position
             self._set_rooms(stream.user_id, rooms)
         self.on_user_connected(stream.user_id, rooms)
-        return rooms
+        return rooms, position
 
     def close(self, stream, reason="closed"):
         stream.close(reason)
@@ -184,10 +191,10 @@ class Hub:
         self._user_rooms[user_id] = set(rooms)
         return old
 
-    def _change_membership(self, user_id, room, joined):
+    def _change_membership(self, seq, user_id, room, joined):
         for stream in self._streams.get(user_id, ()):
             if stream.pending_changes is not None:
-                stream.pending_changes.append((room, joined))
+                stream.pending_changes.append((seq, room, joined))
         if user_id in self._user_rooms:
             rooms = set(self._user_rooms[user_id])
             (rooms.add if joined else rooms.discard)(room)
@@ -227,37 +234,55 @@ class Hub:
             return
         handler(event)
 
-    def _on_messages(self, event):
+    def _on_log(self, event):
+        """Entries in seq order, from the ordered feed only."""
         delivered = 0
+        messages = []
         with self._lock:
-            for message in event["messages"]:
-                data = events.chat_message(message)  # once per message, not per recipient
-                recipients = self._room_users.get(message["room"], ())
-                delivered += self._send(recipients, message["seq"], data)
-        metrics.messages_delivered.inc(delivered)
-        metrics.observe_delivery(event["messages"])
+            for entry in event["entries"]:
+                kind = entry["kind"]
+                if kind == "message":
+                    messages.append(entry)
+                    delivered += self._deliver_message(entry)
+                elif kind == "membership":
+                    self._apply_membership(entry)
+                elif kind == "room":
+                    self._apply_room_deletion(entry)
+                else:
+                    log.warning("hub ignores unknown log entry kind %r", kind)
+            self.position = max(self.position, event["through"])
+        if messages:
+            metrics.messages_delivered.inc(delivered)
+            metrics.observe_delivery(messages)
 
-    def _on_membership(self, event):
-        room, user, action = event["room"], event["user"], event["action"]
-        payload = {"room": room, "user": user, "action": action}
-        data = events.named("membership", payload)
-        with self._lock:
-            if action == "joined":
-                self._change_membership(user, room, True)
-                self._send(self._room_users.get(room, ()), None, data)
-            else:
-                # Everyone still in the room, and the user who is leaving, hear it first.
-                self._send(self._room_users.get(room, set()) | {user}, None, data)
-                self._change_membership(user, room, False)
+    def _deliver_message(self, message):
+        data = events.chat_message(message)  # once per message, not per recipient
+        return self._send(self._room_users.get(message["room"], ()), message["seq"], data)
+
+    def _apply_membership(self, entry):
+        seq, room, user, action = entry["seq"], entry["room"], entry["user"], entry["action"]
+        data = events.named("membership", {"room": room, "user": user, "action": action})
+        if action == "joined":
+            self._change_membership(seq, user, room, True)
+            self._send(self._room_users.get(room, ()), seq, data)
+        else:
+            # Everyone still in the room, and the user who is leaving, hear it first.
+            self._send(self._room_users.get(room, set()) | {user}, seq, data)
+            self._change_membership(seq, user, room, False)
+
+    def _apply_room_deletion(self, entry):
+        """One member's removal by the room's deletion (one entry per member)."""
+        seq, room, user = entry["seq"], entry["room"], entry["user"]
+        if room in self._user_rooms.get(user, ()):
+            self._send([user], seq, events.named("room", {"room": room, "action": "deleted"}))
+        self._change_membership(seq, user, room, False)
 
     def _on_room(self, event):
-        room = event["room"]
-        data = events.named("room", {"room": room, "action": event["action"]})
+        """A new public room: announced to every open stream."""
+        data = events.named("room", {"room": event["room"], "action": event["action"],
+                                     "info": event["info"]})
         with self._lock:
-            members = set(self._room_users.get(room, ()))
-            self._send(members, None, data)
-            for user in members:
-                self._change_membership(user, room, False)
+            self._send(list(self._streams), None, data)
 
     def _on_presence(self, event):
         recipients = self.users_sharing(event["rooms"], exclude=event["user"])

@@ -27,3 +27,7 @@ def observe_delivery(messages):
         accepted = message.get("accepted_at")
         if accepted is not None:
             delivery_latency.observe(max(0.0, now - accepted))
+processor_restarts = Counter("chat_processor_restarts_total",
+                             "Times the message processor loop failed and was restarted")
+messages_refused = Counter("chat_messages_refused_total",
+                           "Accepted messages the database refused (dropped, logged)")

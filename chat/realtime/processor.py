@@ -1,14 +1,20 @@
-"""Accepted messages: a bounded in-memory queue, one background thread that stores them
-in batches (one transaction each), then publishes the stored batch on the bus.
+"""Accepted messages: a bounded in-memory queue and one background thread that stores
+them in batches (group commit: one transaction for everything waiting), then publishes
+each stored batch on the bus.
 
-Ordering. Each batch takes its sequence numbers by incrementing the `message_seq` counter
-row inside the batch's transaction. That row stays locked until the commit, so a second
-batch (another worker, another host) waits, and its higher numbers become visible only
-after the lower ones: readers paging by seq or resuming by seq never skip a late commit.
+A `202` is durable: the POST waits (bounded by CHAT_ACCEPT_TIMEOUT_SECONDS) until its
+message's batch has committed. The thread keeps storing while posts wait, so many posts
+share one commit and waiting costs latency, not throughput.
 
-Durability. A batch that fails to commit is retried with backoff until it succeeds; the
-request already got its 202, so dropping it is not an option. On shutdown, intake stops
-(503) and the queue is drained before the thread exits.
+Ordering: each batch takes its places in the order inside its transaction (order.py), so a
+batch of another worker or host waits for the counter row and commits after it.
+
+Failures. Transient ones (database down, pool timeout, a connection cut at COMMIT) are
+retried with backoff; after an ambiguous commit the retry finds the rows that were stored
+and publishes them, so nothing stored misses the streams. A batch the database refuses
+for any other reason is split until the refused row is found; that row alone is dropped
+(logged, counted), the rest is stored. The loop itself is supervised: whatever escapes
+it is logged and the loop starts again. `health()` tells /healthcheck the truth.
 """
 
 import logging
@@ -17,20 +23,40 @@ import threading
 import time
 import uuid
 
-from sqlalchemy import update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import exc as sa_exc, select
 
 from chat.extensions import db, insert_for
-from chat.models import MESSAGE_SEQ, Counter, Message
-from chat.realtime import metrics
+from chat.models import Message
+from chat.realtime import metrics, order
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
+STALL_SECONDS = 10
+# Failures that say "try again later", never "this row cannot be stored".
+TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
+             sa_exc.TimeoutError)
 
 
 class Overloaded(Exception):
     """The queue is full or intake has stopped: answer 503 and let the client retry."""
+
+
+class Ticket:
+    """One accepted message waiting for its commit. `outcome` once `done` is set:
+    "stored" (`stored` is the message as stored) or "refused" (the database would not
+    store it)."""
+
+    __slots__ = ("message", "done", "outcome", "stored")
+
+    def __init__(self, message):
+        self.message = message
+        self.done = threading.Event()
+        self.outcome = None
+        self.stored = None
+
+    def wait(self, timeout):
+        return self.done.wait(timeout)
 
 
 class MessageProcessor:
@@ -40,32 +66,36 @@ class MessageProcessor:
         self.queue_size = queue_size
         self.batch_size = batch_size
         self._queue = queue.Queue()  # bounded by `submit`, so the stop marker always fits
-        self._pending = {}  # message id -> message: accepted, not yet stored
+        self._pending = {}  # message id -> Ticket: accepted, not yet stored
         self._lock = threading.Lock()
         self._accepting = True
+        self._stopped = False
         self._thread = None
         self._idle = threading.Condition(self._lock)
+        self.last_commit = time.time()
 
     # -- intake --------------------------------------------------------------------------
 
     def submit(self, message):
-        """Queues a message (a dict); returns the accepted message, which is an earlier
-        one when the same id is already waiting. Raises Overloaded instead of waiting."""
+        """Queues a message (a dict); returns its Ticket, which is an earlier one when the
+        same id is already waiting. Raises Overloaded instead of waiting."""
         with self._lock:
             earlier = self._pending.get(message["id"])
             if earlier is not None:
                 return earlier
             if not self._accepting or len(self._pending) >= self.queue_size:
                 raise Overloaded()
-            self._pending[message["id"]] = message
-            self._queue.put(message)
+            ticket = Ticket(message)
+            self._pending[message["id"]] = ticket
+            self._queue.put(ticket)
             metrics.queue_depth.set(len(self._pending))
         metrics.messages_accepted.inc()
-        return message
+        return ticket
 
     def pending(self, message_id):
         with self._lock:
-            return self._pending.get(str(message_id))
+            ticket = self._pending.get(str(message_id))
+        return ticket.message if ticket is not None else None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -73,7 +103,7 @@ class MessageProcessor:
         with self._lock:
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(target=self._run, name="message-processor",
+            self._thread = threading.Thread(target=self._supervise, name="message-processor",
                                             daemon=True)
             self._thread.start()
 
@@ -87,6 +117,22 @@ class MessageProcessor:
         if first_call:
             self._queue.put(_STOP)
         thread.join(timeout)
+        if thread.is_alive():
+            log.error("processor stopped with %d accepted messages not yet stored",
+                      len(self._pending))
+
+    def health(self):
+        """"ok", or "stalled" when the loop is not running or accepted messages have
+        waited more than STALL_SECONDS without a commit."""
+        with self._lock:
+            thread, waiting = self._thread, list(self._pending.values())
+        if thread is not None and not thread.is_alive() and not self._stopped:
+            return "stalled"
+        now = time.time()
+        oldest = min((t.message.get("accepted_at", now) for t in waiting), default=now)
+        if now - oldest > STALL_SECONDS and now - self.last_commit > STALL_SECONDS:
+            return "stalled"
+        return "ok"
 
     def wait_idle(self, timeout=10):
         """Blocks until every accepted message is stored and published (benchmarks)."""
@@ -101,99 +147,133 @@ class MessageProcessor:
 
     # -- the loop ------------------------------------------------------------------------
 
-    def _run(self):
-        with self.app.app_context():
-            stopping = False
-            while not stopping:
-                batch = []
-                item = self._queue.get()
-                while True:
-                    if item is _STOP:
-                        stopping = True
-                        break
-                    batch.append(item)
-                    if len(batch) >= self.batch_size:
-                        break
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                if batch:
-                    self._process(batch)
-
-    def _process(self, batch):
-        stored = self._store_with_retry(batch)
-        if stored:
+    def _supervise(self):
+        while True:
             try:
-                self.publish({"type": "messages", "messages": stored})
+                with self.app.app_context():
+                    self._run()
+                self._stopped = True
+                return
             except Exception:
-                # Stored is what matters; streams that missed it resume from history.
-                log.exception("publishing %d stored messages failed", len(stored))
-        with self._lock:
-            for message in batch:
-                self._pending.pop(message["id"], None)
-            metrics.queue_depth.set(len(self._pending))
-            self._idle.notify_all()
+                metrics.processor_restarts.inc()
+                log.exception("message processor failed; restarting it")
+                time.sleep(0.1)
 
-    def _store_with_retry(self, batch):
-        try:
-            return self._retrying(batch)
-        except IntegrityError:
-            # A row the database refuses (its author or room vanished meanwhile) must not
-            # block the rest: store one by one and drop only what is refused.
-            stored = []
-            for message in batch:
+    def _run(self):
+        while True:
+            batch = []
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    if batch:
+                        self._process(batch)
+                    return
+                batch.append(item)
+                if len(batch) >= self.batch_size:
+                    break
                 try:
-                    stored += self._retrying([message])
-                except IntegrityError:
-                    log.error("dropping message %s: refused by the database", message["id"])
-            return stored
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            self._process(batch)
 
-    def _retrying(self, batch):
-        """Stores the batch, retrying with backoff while the database is unreachable."""
+    def _process(self, tickets):
+        try:
+            self._store_splitting(tickets)
+        finally:
+            # However storing went, nobody waits forever and the queue slot is freed.
+            with self._lock:
+                for ticket in tickets:
+                    self._pending.pop(ticket.message["id"], None)
+                    if not ticket.done.is_set():
+                        ticket.outcome = ticket.outcome or "refused"
+                        ticket.done.set()
+                metrics.queue_depth.set(len(self._pending))
+                self._idle.notify_all()
+
+    def _store_splitting(self, tickets):
+        try:
+            stored = self._store_retrying(tickets)
+        except Exception:
+            if len(tickets) == 1:
+                metrics.messages_refused.inc()
+                log.exception("dropping message %s: the database refuses it",
+                              tickets[0].message["id"])
+                tickets[0].outcome = "refused"
+                tickets[0].done.set()
+                return
+            middle = len(tickets) // 2
+            self._store_splitting(tickets[:middle])
+            self._store_splitting(tickets[middle:])
+            return
+        for ticket in tickets:
+            ticket.stored = stored.by_id.get(ticket.message["id"])
+            ticket.outcome = "stored" if ticket.stored is not None else "refused"
+            ticket.done.set()
+        self._publish(stored)
+
+    def _store_retrying(self, tickets):
         delay = 0.05
         while True:
             try:
-                return self._store(batch)
-            except IntegrityError:
-                raise
-            except DBAPIError:
+                stored = store_batch(db.engine, [t.message for t in tickets])
+            except TRANSIENT:
                 metrics.store_failures.inc()
-                log.exception("storing %d messages failed; retrying in %.2fs", len(batch), delay)
+                log.warning("storing %d messages failed; retrying in %.2fs", len(tickets),
+                            delay, exc_info=True)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+                continue
+            self.last_commit = time.time()
+            metrics.store_batches.inc()
+            metrics.messages_stored.inc(len(stored.new))
+            return stored
 
-    def _store(self, batch):
-        stored = store_batch(db.engine, batch)
-        metrics.store_batches.inc()
-        metrics.messages_stored.inc(len(stored))
-        return stored
+    def _publish(self, stored):
+        try:
+            self.publish(order.log_event(stored.new, stored.first, stored.last))
+            for entry in stored.earlier:  # stored before (an ambiguous commit, a twin)
+                self.publish(order.log_event([entry], entry["seq"], entry["seq"]))
+        except Exception:
+            # Stored is what matters: the ordered feed reads what a lost publish missed.
+            log.exception("publishing %d stored messages failed", len(stored.new))
+
+
+class StoredBatch:
+    """The result of one transaction: places first..last; `new` entries stored by it,
+    `earlier` ones whose id was already stored; `by_id` all of them by message id."""
+
+    def __init__(self, first, last, new, earlier):
+        self.first, self.last, self.new, self.earlier = first, last, new, earlier
+        self.by_id = {entry["id"]: entry for entry in (*new, *earlier)}
 
 
 def store_batch(engine, batch):
-    """One transaction: allocate len(batch) sequence numbers, insert, commit. `batch` holds
-    message dicts (id, user, room, message, created_at_dt). Returns the stored ones (with
-    "seq", without "created_at_dt"), in seq order."""
+    """One transaction: take len(batch) places, insert, commit. `batch` holds message
+    dicts (id, user, room, message, created_at_dt, ...). An id that is already stored (a
+    retry after an ambiguous commit; the same id posted to two workers) is not stored
+    again: the stored row is returned among `earlier`."""
     insert = insert_for(engine)
+    rows = [{
+        "id": uuid.UUID(m["id"]), "room_id": uuid.UUID(m["room"]),
+        "user_id": uuid.UUID(m["user"]), "message": m["message"],
+        "created_at": m["created_at_dt"],
+    } for m in batch]  # built before the transaction: the counter row is locked in it
     with engine.begin() as conn:
-        last = conn.execute(
-            update(Counter).where(Counter.name == MESSAGE_SEQ)
-            .values(value=Counter.value + len(batch)).returning(Counter.value)
-        ).scalar_one()
-        first = last - len(batch) + 1
-        rows = [{
-            "id": uuid.UUID(m["id"]), "seq": first + i, "room_id": uuid.UUID(m["room"]),
-            "user_id": uuid.UUID(m["user"]), "message": m["message"],
-            "created_at": m["created_at_dt"],
-        } for i, m in enumerate(batch)]
-        # A duplicate id (posted to two workers at once) is stored once; the loser is
-        # skipped, never an error that would block the batch.
+        first = order.allocate(conn, len(batch))
+        for i, row in enumerate(rows):
+            row["seq"] = first + i
         statement = insert(Message).on_conflict_do_nothing(index_elements=["id"])
         inserted = set(conn.execute(statement.returning(Message.id), rows).scalars())
-    stored = []
+        missing = [row["id"] for row in rows if row["id"] not in inserted]
+        found = conn.execute(select(Message.__table__).where(Message.id.in_(missing))).all() \
+            if missing else []
+    new = []
     for row, message in zip(rows, batch):
         if row["id"] in inserted:
-            out = {k: v for k, v in message.items() if k != "created_at_dt"}
-            out["seq"] = row["seq"]
-            stored.append(out)
-    return stored
+            entry = {k: v for k, v in message.items() if k != "created_at_dt"}
+            entry.update(kind="message", seq=row["seq"])
+            new.append(entry)
+    earlier = [order.message_entry(Message(**row._mapping)) for row in found]
+    earlier.sort(key=lambda entry: entry["seq"])
+    return StoredBatch(first, first + len(batch) - 1, new, earlier)

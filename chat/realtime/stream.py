@@ -1,14 +1,18 @@
 """The SSE generator of one `GET /users/{id}/subscribe`: ready, replay, live, keepalive.
 
 Order of work, and why:
-1. register the stream in the hub (live events start buffering from here on);
-2. load the user's rooms from the database (membership changes racing this are replayed);
-3. send `retry` and `ready`: anything stored from now on is already being buffered;
-4. with `Last-Event-ID`: replay from the database everything after it in the user's
-   rooms, in seq order, then
-5. hand over to the live buffer, dropping what the replay already sent (by seq).
+1. register the stream in the hub (membership changes of the user start being recorded);
+2. bring the hub up to the committed place V (the ordered feed reads what has not
+   arrived), then read the user's rooms and their membership changes (log.MembershipView);
+3. set the stream's rooms at the hub's place P >= V: the rooms at V plus the changes
+   recorded since; live entries after P are buffered from here on;
+4. send `retry` and `ready`;
+5. replay from the database everything in (anchor, P] the user was entitled to — the
+   anchor being `Last-Event-ID`'s place, or V without one — then
+6. hand over to the live buffer, dropping what the replay already covered (by seq).
 """
 
+import random
 import socket
 import struct
 import uuid
@@ -20,11 +24,13 @@ from gevent.socket import wait_read
 from sqlalchemy import select
 
 from chat.extensions import db
-from chat.models import Membership, Message, Room
-from chat.realtime import events
+from chat.models import Message
+from chat.realtime import events, order
 from chat.realtime.hub import ShuttingDown
 
-RETRY_MS = 2000
+# Each stream's reconnection delay is drawn at random, so the clients of a restarted
+# server do not all come back in the same instant.
+RETRY_MS = (1000, 5000)
 MAX_WRITE = 64 * 1024  # most bytes of buffered events written at once
 SSE_HEADERS = {
     "Cache-Control": "no-cache",
@@ -32,10 +38,8 @@ SSE_HEADERS = {
 }
 
 
-def user_rooms(user_id):
-    return {str(r) for r in db.session.scalars(
-        select(Membership.room_id).join(Room, Room.id == Membership.room_id)
-        .where(Membership.user_id == user_id, Room.active))}
+def _retry():
+    return events.retry(random.randint(*RETRY_MS))
 
 
 def open_stream(realtime, user_id, session_id, last_event_id, keepalive, replay_limit):
@@ -46,10 +50,13 @@ def open_stream(realtime, user_id, session_id, last_event_id, keepalive, replay_
     except ShuttingDown:
         # This worker is stopping: end at once, before `ready`. The client reconnects
         # after `retry` with its Last-Event-ID and resumes on a server that is up.
-        return Response(events.retry(RETRY_MS), mimetype="text/event-stream",
-                        headers=SSE_HEADERS)
+        return Response(_retry(), mimetype="text/event-stream", headers=SSE_HEADERS)
     try:
-        rooms = hub.rooms_loaded(stream, user_rooms(user_id))
+        committed = realtime.feed.catch_up()
+        anchor, reset = _anchor(last_event_id, committed)
+        view = order.MembershipView(db.session, user_id, min(anchor, committed))
+        rooms, position = hub.rooms_loaded(stream, view, committed)
+        missed = reset or _replay(user_id, view, anchor, position, replay_limit)
     except BaseException:
         hub.close(stream)
         raise
@@ -61,13 +68,10 @@ def open_stream(realtime, user_id, session_id, last_event_id, keepalive, replay_
 
     def generate():
         try:
-            yield events.retry(RETRY_MS) + events.named(
+            yield _retry() + events.named(
                 "ready", {"user": str(user_id), "rooms": sorted(rooms)})
-            last_seq = 0
-            if last_event_id is not None:
-                last_seq, chunks = _replay(last_event_id, hub.rooms_of(str(user_id)),
-                                           replay_limit)
-                yield from _joined(chunks)
+            last_seq = position
+            yield from _joined(missed)
             while not stream.closed:
                 item = stream.get(keepalive)
                 if item is None:
@@ -172,26 +176,27 @@ def _watch_for_hangup(sock, on_hangup):
     return gevent.spawn(watch)
 
 
-def _replay(last_event_id, rooms, limit):
-    """(seq to resume live delivery after, [SSE chunks]) for a client resuming after
-    `last_event_id`: every later message of its rooms, or a `reset` when that is
-    impossible (unknown id) or too much (more than `limit`)."""
+def _anchor(last_event_id, committed):
+    """(the place to replay after, None) for a resume; (committed, [reset]) when
+    `last_event_id` names no stored message; (committed, None) without one."""
+    if last_event_id is None:
+        return committed, None
     try:
-        anchor = db.session.scalar(select(Message.seq).where(
+        seq = db.session.scalar(select(Message.seq).where(
             Message.id == uuid.UUID(last_event_id)))
-        if anchor is None:
-            return 0, [events.named("reset", {"reason": "unknown_event_id"})]
-        if not rooms:
-            return anchor, []
-        missed = db.session.scalars(
-            select(Message).where(Message.room_id.in_([uuid.UUID(r) for r in rooms]),
-                                  Message.seq > anchor)
-            .order_by(Message.seq).limit(limit + 1)).all()
     except ValueError:
-        return 0, [events.named("reset", {"reason": "unknown_event_id"})]
-    finally:
-        db.session.close()
-    if len(missed) > limit:
-        return 0, [events.named("reset", {"reason": "too_many_missed"})]
-    chunks = [events.chat_message(m.to_dict()) for m in missed]
-    return (missed[-1].seq if missed else anchor), chunks
+        seq = None
+    if seq is None:
+        return committed, [events.named("reset", {"reason": "unknown_event_id"})]
+    return min(seq, committed), None
+
+
+def _replay(user_id, view, anchor, position, limit):
+    """The SSE chunks of what the user missed in (anchor, position], or a `reset` when
+    more than `limit` messages are missing."""
+    if position <= anchor:
+        return []
+    entries = order.replay(db.session, user_id, view, anchor, position)
+    if sum(1 for entry in entries if entry["kind"] == "message") > limit:
+        return [events.named("reset", {"reason": "too_many_missed"})]
+    return [events.entry(entry) for entry in entries]

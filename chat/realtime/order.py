@@ -1,0 +1,145 @@
+"""The ordered log: every message and every change of who receives a room's messages
+takes one place in a single sequence (the `message_seq` counter), so that every worker of
+every host applies them in the same order.
+
+What takes a place:
+  message     a stored chat message                       (table `messages`)
+  membership  one user joined, left, was kicked or banned (table `room_events`)
+  room        one member removed by the room's deletion   (table `room_events`)
+
+Allocating a place increments the counter row inside the writer's transaction; the row
+stays locked until the commit, so places become visible in order: once place N is
+committed, every place below N is committed too. Readers (history, resume, the ordered
+feed filling a gap) therefore never skip an entry that commits late.
+
+A log entry (what the bus carries and the hub applies) is a dict with "kind" and "seq":
+a message's fields for messages, {room, user, action} for the others.
+"""
+
+import uuid
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from chat.extensions import db
+from chat.models import MESSAGE_SEQ, Counter, Membership, Message, Room, RoomEvent, utcnow
+
+REMOVALS = frozenset({"left", "kicked", "banned", "deleted"})
+
+
+def allocate(connection, count):
+    """Takes `count` consecutive places; returns the first. Locks the counter row until
+    the caller's transaction ends: call it last, just before committing."""
+    last = connection.execute(
+        update(Counter).where(Counter.name == MESSAGE_SEQ)
+        .values(value=Counter.value + count).returning(Counter.value)).scalar_one()
+    return last - count + 1
+
+
+def committed_seq(session):
+    return session.scalar(select(Counter.value).where(Counter.name == MESSAGE_SEQ)) or 0
+
+
+def commit_changes(changes):
+    """Commits the request's transaction together with `changes` — (kind, room id, user
+    id, action) tuples, each given the next place in the order — then publishes them."""
+    if not changes:
+        db.session.commit()
+        return
+    first = allocate(db.session, len(changes))
+    now = utcnow()
+    rows = [RoomEvent(seq=first + i, room_id=room, user_id=user, kind=kind, action=action,
+                      created_at=now)
+            for i, (kind, room, user, action) in enumerate(changes)]
+    db.session.add_all(rows)
+    entries = [row.to_entry() for row in rows]
+    db.session.commit()
+    current_app.extensions["realtime"].publish(
+        log_event(entries, first, first + len(entries) - 1))
+
+
+def log_event(entries, first, last):
+    """The bus event for places first..last (entries holds those that exist: a place
+    whose write was skipped, a duplicate message id, leaves a hole)."""
+    return {"type": "log", "from": first, "through": last, "entries": entries}
+
+
+def message_entry(message):
+    return {**message.to_dict(), "kind": "message", "seq": message.seq}
+
+
+def read_range(session, first, last, rooms=None):
+    """Every entry with first <= seq <= last (of `rooms` only, if given), in seq order."""
+    messages = select(Message).where(Message.seq >= first, Message.seq <= last)
+    changes = select(RoomEvent).where(RoomEvent.seq >= first, RoomEvent.seq <= last)
+    if rooms is not None:
+        messages = messages.where(Message.room_id.in_(rooms))
+        changes = changes.where(RoomEvent.room_id.in_(rooms))
+    entries = [message_entry(m) for m in session.scalars(messages)]
+    entries += [change.to_entry() for change in session.scalars(changes)]
+    entries.sort(key=lambda entry: entry["seq"])
+    return entries
+
+
+class MembershipView:
+    """A user's rooms at any place from `since` on, reconstructed from the rooms they
+    are in now and their membership changes after `since`.
+
+    Read `since` (a committed seq) before the current rooms, and the changes after the
+    rooms: then every change the current rooms reflect is in the list, and a room's
+    state at place P is the state before its first change after P (or its current state
+    when it has none)."""
+
+    def __init__(self, session, user_id, since):
+        self.since = since
+        self.current = {r for r in session.scalars(
+            select(Membership.room_id).join(Room, Room.id == Membership.room_id)
+            .where(Membership.user_id == user_id, Room.active))}
+        self.changes = session.execute(
+            select(RoomEvent.seq, RoomEvent.room_id, RoomEvent.action)
+            .where(RoomEvent.user_id == user_id, RoomEvent.seq > since)
+            .order_by(RoomEvent.seq)).all()
+
+    def rooms_at(self, place):
+        assert place >= self.since, (place, self.since)
+        first_change = {}
+        for seq, room, action in self.changes:
+            if seq > place:
+                first_change.setdefault(room, action)
+        return ({r for r in self.current if r not in first_change}
+                | {r for r, action in first_change.items() if action in REMOVALS})
+
+    def rooms_between(self, first, last):
+        """Every room the user was in at some place in (first, last]."""
+        rooms = self.rooms_at(first)
+        rooms |= {room for seq, room, action in self.changes
+                  if first < seq <= last and action == "joined"}
+        return rooms
+
+
+def replay(session, user_id, view, after, through):
+    """What a user missed in (after, through]: the entries they were entitled to at each
+    place, in order — messages of rooms they were in at that place (rooms left since
+    included, up to the leave), membership changes of those rooms, and their own removal
+    by a room deletion."""
+    rooms_now = view.rooms_at(after)
+    rooms = view.rooms_between(after, through)
+    if not rooms:
+        return []
+    me = str(user_id)
+    out = []
+    for entry in read_range(session, after + 1, through, rooms):
+        room, kind = entry["room"], entry["kind"]
+        mine = kind != "message" and entry["user"] == me
+        if kind == "room":
+            if mine:
+                out.append(entry)
+                rooms_now.discard(uuid.UUID(room))
+            continue
+        if mine and entry["action"] == "joined":
+            rooms_now.add(uuid.UUID(room))
+        if uuid.UUID(room) in rooms_now:
+            out.append(entry)
+        if mine and entry["action"] in REMOVALS:
+            rooms_now.discard(uuid.UUID(room))
+    return out
