@@ -46,15 +46,23 @@ def create_app(test_config=None):
     return app
 
 
+POOL_OVERFLOW = 2
+
+
 def _engine_options(cfg):
     if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # sqlite3 waits for a lock inside C code, freezing the whole gevent worker: keep the
         # wait short and let the processor retry (cooperatively) instead.
         return {"connect_args": {"timeout": 1}}
-    # Under gevent many requests share a worker; a larger pool keeps them from queueing.
+    # DATABASE_POOL_SIZE connections per worker, plus a small overflow for bursts: every
+    # worker of every host holds up to pool + overflow, and all of them together must stay
+    # under the database's max_connections (README, "Database connections"). Requests hold
+    # a connection only for their queries (streams give theirs back at once), so a few per
+    # worker serve thousands of streams.
     # Recycling old connections instead of pinging before every checkout saves a round
     # trip per request; a connection that died anyway fails that request with 503.
-    return {"pool_recycle": 300, "pool_size": 10, "max_overflow": 20, "pool_timeout": 10}
+    return {"pool_recycle": 300, "pool_size": cfg["DATABASE_POOL_SIZE"],
+            "max_overflow": POOL_OVERFLOW, "pool_timeout": 10}
 
 
 def _tune_engine(engine):
