@@ -2,8 +2,9 @@
 
 import logging
 import os
+import time
 
-from flask import Flask, request
+from flask import Flask, g, request
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -33,6 +34,7 @@ def create_app(test_config=None):
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     with app.app_context():
         _tune_engine(db.engine)
+        metrics.watch_pool(db.engine)
     app.url_map.converters["uid"] = UUIDConverter
     errors.init_app(app)
     ratelimit.init_app(app)
@@ -42,6 +44,8 @@ def create_app(test_config=None):
 
     app.register_blueprint(web_bp)
     cli.init_app(app)
+    # App-wide hooks run before the blueprints' (authentication), so the time is complete.
+    app.before_request(_start_timer)
     app.after_request(_count_request)
     return app
 
@@ -78,7 +82,18 @@ def _tune_engine(engine):
         cursor.close()
 
 
+def _start_timer():
+    g.request_started = time.perf_counter()
+
+
 def _count_request(response):
     metrics.http_requests.labels(request.method, str(response.status_code)).inc()
+    started = g.get("request_started")
+    if started is not None:
+        # The route template (`/v1/chats/rooms/<uid:room_id>`), never the raw path: one
+        # series per endpoint, not one per room id. No rule matched: 404/405.
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        metrics.http_latency.labels(route, request.method).observe(
+            time.perf_counter() - started)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
