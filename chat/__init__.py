@@ -40,9 +40,11 @@ def create_app(test_config=None):
     ratelimit.init_app(app)
     realtime.init_app(app)
     api.init_app(app, authenticate)
+    from chat.apidocs import bp as apidocs_bp
     from chat.web import bp as web_bp
 
     app.register_blueprint(web_bp)
+    app.register_blueprint(apidocs_bp)
     cli.init_app(app)
     # App-wide hooks run before the blueprints' (authentication), so the time is complete.
     app.before_request(_start_timer)
