@@ -8,7 +8,7 @@ code is a file here (no inline script), so the same strict CSP as the chat page 
 import os
 
 import flask_swagger_ui
-from flask import Blueprint, render_template, send_from_directory
+from flask import Blueprint, abort, render_template, send_from_directory
 
 SWAGGER_UI_DIST = os.path.join(os.path.dirname(flask_swagger_ui.__file__), "dist")
 # Only what the page uses: the rest of dist/ (OAuth redirect pages) is not served.
@@ -35,7 +35,5 @@ def docs():
 @bp.get("/docs/swagger-ui/<name>")
 def swagger_ui_asset(name):
     if name not in ASSETS:
-        from flask import abort
-
         abort(404)
     return send_from_directory(SWAGGER_UI_DIST, name, max_age=86400)
