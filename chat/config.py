@@ -80,6 +80,7 @@ def from_environment(instance_path, env=None):
         "CHAT_MAX_MESSAGE_LENGTH": _int(env, "CHAT_MAX_MESSAGE_LENGTH", 4000),
         "CHAT_RATE_LIMIT": _rate(env, "CHAT_RATE_LIMIT", "20/second"),
         "CHAT_LOGIN_RATE_LIMIT": _rate(env, "CHAT_LOGIN_RATE_LIMIT", "10/minute"),
+        # Ours (API.md is silent on sign-ups): per client address, documented in README.
         "CHAT_SIGNUP_RATE_LIMIT": _rate(env, "CHAT_SIGNUP_RATE_LIMIT", "20/minute"),
         "CHAT_QUEUE_SIZE": _int(env, "CHAT_QUEUE_SIZE", 10000),
         "CHAT_PRESENCE_GRACE_SECONDS": _float(env, "CHAT_PRESENCE_GRACE_SECONDS", 5.0),
