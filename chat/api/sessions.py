@@ -4,11 +4,11 @@ from flask import Blueprint, g, jsonify, make_response, request
 from sqlalchemy import delete
 
 from chat import accounts
-from chat.ratelimit import get_limits
 from chat.auth import COOKIE_NAME, active_account_ban, create_session, public, verify_password
 from chat.errors import APIError
 from chat.extensions import db
 from chat.models import Session, isoformat
+from chat.ratelimit import get_limits
 from chat.realtime import publish
 from chat.validation import json_body, string_field
 
