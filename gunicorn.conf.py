@@ -2,9 +2,11 @@
 
 `gunicorn -c gunicorn.conf.py wsgi:app` (the Procfile's web process)."""
 
+import glob
 import logging
 import os
 import signal
+import tempfile
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 worker_class = "gevent"
@@ -36,6 +38,45 @@ def _workers():
 
 
 workers = _workers()
+
+
+def _metrics_dir():
+    """Where every worker keeps its Prometheus values so /metrics can sum them
+    (chat/realtime/metrics.py). Set here, in the master, so the workers inherit it before
+    they import prometheus_client. One directory per server process: a given
+    PROMETHEUS_MULTIPROC_DIR is used as it is; otherwise a fresh temporary one (kept when
+    the config is re-read on SIGHUP, which reuses the variable set the first time)."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        path = tempfile.mkdtemp(prefix="chat-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+metrics_dir = _metrics_dir()
+
+
+def on_starting(server):
+    # Values of an earlier server in the same directory would be summed in: start empty.
+    for path in glob.glob(os.path.join(metrics_dir, "*.db")):
+        os.remove(path)
+
+
+def child_exit(server, worker):
+    # The dead worker's live gauges (open streams, queue depth, pool use) leave the sum;
+    # its counters stay, so totals never go backwards.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, metrics_dir)
+
+
+def on_exit(server):
+    if metrics_dir.startswith(tempfile.gettempdir()) and \
+            os.path.basename(metrics_dir).startswith("chat-metrics-"):
+        import shutil
+
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def post_fork(server, worker):

@@ -2,8 +2,9 @@
 
 import logging
 import os
+import time
 
-from flask import Flask, request
+from flask import Flask, g, request
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -33,17 +34,25 @@ def create_app(test_config=None):
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     with app.app_context():
         _tune_engine(db.engine)
+        metrics.watch_pool(db.engine)
     app.url_map.converters["uid"] = UUIDConverter
     errors.init_app(app)
     ratelimit.init_app(app)
     realtime.init_app(app)
     api.init_app(app, authenticate)
+    from chat.apidocs import bp as apidocs_bp
     from chat.web import bp as web_bp
 
     app.register_blueprint(web_bp)
+    app.register_blueprint(apidocs_bp)
     cli.init_app(app)
+    # App-wide hooks run before the blueprints' (authentication), so the time is complete.
+    app.before_request(_start_timer)
     app.after_request(_count_request)
     return app
+
+
+POOL_OVERFLOW = 2
 
 
 def _engine_options(cfg):
@@ -51,10 +60,15 @@ def _engine_options(cfg):
         # sqlite3 waits for a lock inside C code, freezing the whole gevent worker: keep the
         # wait short and let the processor retry (cooperatively) instead.
         return {"connect_args": {"timeout": 1}}
-    # Under gevent many requests share a worker; a larger pool keeps them from queueing.
+    # DATABASE_POOL_SIZE connections per worker, plus a small overflow for bursts: every
+    # worker of every host holds up to pool + overflow, and all of them together must stay
+    # under the database's max_connections (README, "Database connections"). Requests hold
+    # a connection only for their queries (streams give theirs back at once), so a few per
+    # worker serve thousands of streams.
     # Recycling old connections instead of pinging before every checkout saves a round
     # trip per request; a connection that died anyway fails that request with 503.
-    return {"pool_recycle": 300, "pool_size": 10, "max_overflow": 20, "pool_timeout": 10}
+    return {"pool_recycle": 300, "pool_size": cfg["DATABASE_POOL_SIZE"],
+            "max_overflow": POOL_OVERFLOW, "pool_timeout": 10}
 
 
 def _tune_engine(engine):
@@ -70,7 +84,18 @@ def _tune_engine(engine):
         cursor.close()
 
 
+def _start_timer():
+    g.request_started = time.perf_counter()
+
+
 def _count_request(response):
     metrics.http_requests.labels(request.method, str(response.status_code)).inc()
+    started = g.get("request_started")
+    if started is not None:
+        # The route template (`/v1/chats/rooms/<uid:room_id>`), never the raw path: one
+        # series per endpoint, not one per room id. No rule matched: 404/405.
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        metrics.http_latency.labels(route, request.method).observe(
+            time.perf_counter() - started)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response

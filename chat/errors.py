@@ -85,7 +85,7 @@ def _handle_database_unavailable(err):
     except Exception:
         pass
     return error_response(503, "overloaded", "The database is unavailable; retry shortly",
-                          {"Retry-After": "2"})
+                          {"Retry-After": "3"})
 
 
 def _handle_unexpected(err):

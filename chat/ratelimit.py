@@ -1,10 +1,21 @@
-"""Per-user posting rate limit (CHAT_RATE_LIMIT), a moving window kept in memory, or in
-Redis when REDIS_URL is set so every worker and host counts against one budget."""
+"""Rate limits, moving windows kept in memory, or in Redis when REDIS_URL is set so every
+worker and host counts against one budget:
+
+- posts per user (CHAT_RATE_LIMIT);
+- failed sign-ins per name and per client address (CHAT_LOGIN_RATE_LIMIT): once either is
+  used up, every sign-in for that name or from that address is refused until the window
+  passes, even with the right password, so guessing gains nothing;
+- sign-ups per client address (CHAT_SIGNUP_RATE_LIMIT).
+
+When the storage (Redis) is unreachable nothing is limited: refusing every post or sign-in
+during a broker outage would be worse than a few unthrottled ones. A warning is logged.
+"""
 
 import logging
 import math
 import time
 
+from flask import current_app, request
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
@@ -13,29 +24,128 @@ from chat.errors import APIError
 
 log = logging.getLogger(__name__)
 
+# gunicorn's keep-alive (gunicorn.conf.py). A client that retries exactly when told may
+# reuse a kept-alive connection just as the server closes it; never say this number.
+KEEPALIVE_SECONDS = 2
+_WARN_EVERY = 60.0
+
+
+def retry_after(seconds):
+    """Whole seconds for a Retry-After header: at least 1, never the keep-alive time."""
+    value = max(1, math.ceil(seconds))
+    return str(value + 1 if value == KEEPALIVE_SECONDS else value)
+
+
+class _Window:
+    """One limit in one shared storage; `scope` (called once, lazily) keeps deployments
+    that share a Redis apart."""
+
+    def __init__(self, limiter, rate, namespace, scope=None):
+        self.limiter = limiter
+        self.item = parse(rate)
+        self.namespace = namespace
+        self._scope = scope
+        self._prefix = None
+        self._warned_at = 0.0
+
+    def _key(self, key):
+        if self._prefix is None:
+            self._prefix = str(self._scope()) if self._scope else ""
+        return (self.namespace, self._prefix, str(key))
+
+    def _unavailable(self):
+        now = time.monotonic()
+        if now - self._warned_at >= _WARN_EVERY:
+            self._warned_at = now
+            log.warning("rate limit storage unavailable; not limiting %s", self.namespace,
+                        exc_info=True)
+
+    def hit(self, key):
+        """Counts one; False when that was over the limit (storage down: True)."""
+        try:
+            return self.limiter.hit(self.item, *self._key(key))
+        except Exception:
+            self._unavailable()
+            return True
+
+    def allowed(self, key):
+        """Whether one more would be within the limit, without counting it."""
+        try:
+            return self.limiter.test(self.item, *self._key(key))
+        except Exception:
+            self._unavailable()
+            return True
+
+    def seconds_left(self, key):
+        try:
+            stats = self.limiter.get_window_stats(self.item, *self._key(key))
+            return stats.reset_time - time.time()
+        except Exception:
+            return 1
+
+
+class Limits:
+    def __init__(self, config, scope=None):
+        storage = storage_from_string(config["REDIS_URL"] or "memory://")
+        limiter = MovingWindowRateLimiter(storage)
+        self.posts = _Window(limiter, config["CHAT_RATE_LIMIT"], "posts")  # user ids: unique
+        login = config["CHAT_LOGIN_RATE_LIMIT"]
+        self.login_names = _Window(limiter, login, "login-name", scope)
+        self.login_addresses = _Window(limiter, login, "login-addr", scope)
+        self.signups = _Window(limiter, config["CHAT_SIGNUP_RATE_LIMIT"], "signup", scope)
+
+    def hit_post(self, user_id):
+        """Counts one post; raises 429 with Retry-After when over the limit."""
+        if not self.posts.hit(user_id):
+            raise _rate_limited("Too many messages; slow down",
+                                self.posts.seconds_left(user_id))
+
+    def check_login(self, name):
+        """Before checking a password: 429 while the name or the address is throttled."""
+        keys = [(self.login_names, name.lower()), (self.login_addresses, client_address())]
+        blocked = [window.seconds_left(key) for window, key in keys
+                   if not window.allowed(key)]
+        if blocked:
+            raise _rate_limited("Too many failed sign-ins; try again later", max(blocked))
+
+    def login_failed(self, name):
+        self.login_names.hit(name.lower())
+        self.login_addresses.hit(client_address())
+
+    def hit_signup(self):
+        address = client_address()
+        if not self.signups.hit(address):
+            raise _rate_limited("Too many sign-ups from this address; try again later",
+                                self.signups.seconds_left(address))
+
+
+def client_address():
+    # ProxyFix (chat/__init__.py) has already put the router's X-Forwarded-For here.
+    return request.remote_addr or "unknown"
+
+
+def _rate_limited(message, seconds):
+    return APIError(429, "rate_limited", message, {"Retry-After": retry_after(seconds)})
+
+
+def get_limits():
+    return current_app.extensions["limits"]
+
 
 class PostLimiter:
-    def __init__(self, rate, redis_url=None):
-        self.item = parse(rate)
-        storage = storage_from_string(redis_url or "memory://")
-        self.limiter = MovingWindowRateLimiter(storage)
+    """`hit(user_id)` of the posting limit (chat/api/messages.py calls it)."""
 
-    def hit(self, user_id):
-        """Counts one post; raises 429 with Retry-After when over the limit."""
-        key = str(user_id)
-        try:
-            if self.limiter.hit(self.item, "posts", key):
-                return
-        except Exception:
-            # The broker is down: accepting posts beats refusing every one of them.
-            log.warning("rate limit storage unavailable; not limiting", exc_info=True)
-            return
-        stats = self.limiter.get_window_stats(self.item, "posts", key)
-        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-        raise APIError(429, "rate_limited", "Too many messages; slow down",
-                       {"Retry-After": str(retry_after)})
+    def __init__(self, limits):
+        self.hit = limits.hit_post
 
 
 def init_app(app):
-    app.extensions["post_limiter"] = PostLimiter(app.config["CHAT_RATE_LIMIT"],
-                                                 app.config["REDIS_URL"])
+    scope = None
+    if app.config["REDIS_URL"]:
+        # Deployments sharing one Redis: names and addresses are per deployment (the bus
+        # channel is named after the deployment's id, read from the database once).
+        def scope():
+            return app.extensions["realtime"].bus.channel
+    limits = Limits(app.config, scope)
+    app.extensions["limits"] = limits
+    app.extensions["post_limiter"] = PostLimiter(limits)

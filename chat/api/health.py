@@ -3,13 +3,13 @@
 import logging
 
 from flask import Blueprint, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from chat.api.openapi_spec import build_spec
 from chat.auth import public
 from chat.extensions import db
 from chat.realtime import get_realtime
+from chat.realtime import metrics as chat_metrics
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
@@ -52,4 +52,5 @@ def openapi():
 @bp.get("/metrics")
 @public
 def metrics():
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    body, content_type = chat_metrics.render()  # every gunicorn worker, summed
+    return Response(body, content_type=content_type)

@@ -33,7 +33,7 @@ ERROR_CODES = [
     "empty_message", "message_too_long", "invalid_cursor", "unauthenticated",
     "invalid_credentials", "forbidden", "banned", "not_member", "not_found",
     "method_not_allowed", "name_taken", "conflict", "payload_too_large", "rate_limited",
-    "overloaded",
+    "overloaded", "internal_error",
 ]
 
 # Which codes go with which status, as API.md uses them. Individual operations narrow
@@ -498,7 +498,10 @@ def _paths(error_schemas: dict) -> dict:
             ok={"201": _json_response("The new user.", _ref("User"))},
             errors={"400": ("Also `invalid_name` (not 1–32 chars of [A-Za-z0-9_.-]) and "
                             "`invalid_password` (not 8–128 chars).",),
-                    "409": ("The name is taken (case-insensitively).", ["name_taken"])},
+                    "409": ("The name is taken (case-insensitively).", ["name_taken"]),
+                    "429": ("Too many sign-ups from this client address "
+                            "(CHAT_SIGNUP_RATE_LIMIT).", ["rate_limited"],
+                            {"Retry-After": _RETRY_AFTER})},
         ),
         "get": _op(
             "findUserByName", "users", "Look a user up by name",
@@ -626,7 +629,11 @@ def _paths(error_schemas: dict) -> dict:
         ok={"201": _json_response("The new session.", _ref("Session"), set_cookie)},
         errors={"401": ("Wrong name or password (same answer for both).",
                         ["invalid_credentials"]),
-                "403": ("The account is banned (`banned`).", ["banned"])},
+                "403": ("The account is banned (`banned`).", ["banned"]),
+                "429": ("More than CHAT_LOGIN_RATE_LIMIT failed sign-ins for this name "
+                        "or from this client address within the window: refused, right "
+                        "password or not, until it passes.", ["rate_limited"],
+                        {"Retry-After": _RETRY_AFTER})},
     )}
     paths["/sessions/current"] = {"delete": _op(
         "deleteSession", "sessions", "Sign out",

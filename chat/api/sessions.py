@@ -8,6 +8,7 @@ from chat.auth import COOKIE_NAME, active_account_ban, create_session, public, v
 from chat.errors import APIError
 from chat.extensions import db
 from chat.models import Session, isoformat
+from chat.ratelimit import get_limits
 from chat.realtime import publish
 from chat.validation import json_body, string_field
 
@@ -19,8 +20,11 @@ bp = Blueprint("sessions", __name__)
 def create_session_view():
     body = json_body()
     name, password = string_field(body, "name"), string_field(body, "password")
+    limits = get_limits()
+    limits.check_login(name)  # before the (slow) hash: a throttled guess costs nothing
     user = accounts.user_by_name(name)
     if not verify_password(user, password):
+        limits.login_failed(name)
         raise APIError(401, "invalid_credentials", "Wrong name or password")
     ban = active_account_ban(user.id)
     if ban is not None:
@@ -31,6 +35,7 @@ def create_session_view():
                      "user": user.to_dict()}
     response = jsonify(response_body)
     response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"  # it carries the token
     response.set_cookie(COOKIE_NAME, token, expires=session.expires_at, httponly=True,
                         samesite="Lax", secure=request.is_secure, path="/")
     return response

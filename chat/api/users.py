@@ -9,6 +9,7 @@ from chat.auth import public
 from chat.errors import bad_request, conflict, forbidden
 from chat.extensions import db
 from chat.models import Membership, Message, Room
+from chat.ratelimit import get_limits
 from chat.validation import json_body, password, user_name, uuid_field
 
 bp = Blueprint("users", __name__)
@@ -17,6 +18,7 @@ bp = Blueprint("users", __name__)
 @bp.post("/users")
 @public
 def create_user():
+    get_limits().hit_signup()
     body = json_body()
     name, secret = user_name(body), password(body)
     user = accounts.create_user(name, secret, uuid_field(body, "api_user", required=False))

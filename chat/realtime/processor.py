@@ -225,6 +225,8 @@ class MessageProcessor:
                 delay = min(delay * 2, 5.0)
                 continue
             self.last_commit = time.time()
+            metrics.last_commit.set(self.last_commit)
+            metrics.store_batch_size.observe(len(tickets))
             metrics.store_batches.inc()
             metrics.messages_stored.inc(len(stored.new))
             return stored

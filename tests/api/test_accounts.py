@@ -257,6 +257,8 @@ def test_login_answers_token_expiry_user_and_an_httponly_lax_cookie(anon, api):
     _, value, flags = _set_cookie(response)
     assert value
     assert flags["httponly"] and flags["samesite"].lower() == "lax" and not flags["secure"]
+    # The answer carries the token: no cache (browser, proxy) may keep it.
+    assert response.headers.get("Cache-Control") == "no-store", response.headers
     again = anon.post("/sessions", json={"name": name, "password": PASSWORD}).json()
     assert again["token"] != body["token"]
 
@@ -396,6 +398,29 @@ def test_cookie_writes_from_another_origin_are_refused(live_server, api, origin)
         assert name not in {r["name"] for r in me.rooms()}
         assert me.get(f"/rooms/{room['id']}").status_code == 200
         assert cookie.get("/users/me").status_code == 200  # the session survived
+    finally:
+        cookie.close()
+
+
+def test_cookie_writes_from_the_same_host_under_another_scheme_are_refused(live_server, api):
+    """An origin is scheme + host + port: the same host and port over https (or, behind a
+    TLS proxy, over plain http) is another site."""
+    me = api()
+    cookie = _cookie_client(live_server, me.user["name"])
+    host = live_server.url.split("://", 1)[1]
+    try:
+        assert_error(cookie.post("/rooms", json={"name": unique_room_name()},
+                                 headers={"Origin": f"https://{host}"}), 403, "forbidden")
+        assert_error(cookie.post("/rooms", json={"name": unique_room_name()},
+                                 headers={"Origin": f"http://{host}",
+                                          "X-Forwarded-Proto": "https"}), 403, "forbidden")
+        behind_tls = cookie.post("/rooms", json={"name": unique_room_name()},
+                                 headers={"Origin": f"https://{host}",
+                                          "X-Forwarded-Proto": "https"})
+        assert behind_tls.status_code == 201, behind_tls.text
+        upper = cookie.post("/rooms", json={"name": unique_room_name()},
+                            headers={"Origin": f"HTTP://{host.upper()}"})
+        assert upper.status_code == 201, upper.text
     finally:
         cookie.close()
 

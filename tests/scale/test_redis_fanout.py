@@ -5,6 +5,8 @@ presence, and the shared rate limit."""
 import threading
 import uuid
 
+import requests
+
 from tests.support.server import expect
 
 TIMEOUT = 10
@@ -135,8 +137,9 @@ def test_presence_is_fleet_wide(pair, client_on):
     assert {m["id"]: m["online"] for m in members}[walker.id] is False
 
 
-def test_rate_limit_is_shared_by_the_fleet(fleet, client_on):
-    a, b = fleet(2, CHAT_RATE_LIMIT="4/minute")
+def test_rate_limits_are_shared_by_the_fleet(fleet, client_on):
+    """Posts per user and failed sign-ins per name count across every host."""
+    a, b = fleet(2, CHAT_RATE_LIMIT="4/minute", CHAT_LOGIN_RATE_LIMIT="3/minute")
     poster_a = client_on(a)
     poster_b = client_on(b, like=poster_a)
     room = poster_a.create_room()
@@ -146,6 +149,17 @@ def test_rate_limit_is_shared_by_the_fleet(fleet, client_on):
     assert refused.status_code == 429
     assert refused.json()["error"]["code"] == "rate_limited"
     assert int(refused.headers["Retry-After"]) >= 1
+
+    name = poster_a.user["name"]
+    for host, n in ((a, 1), (b, 2), (a, 3)):  # each from another address: only the name
+        failed = requests.post(host.api + "/sessions", timeout=10,
+                               json={"name": name, "password": "wrong-password"},
+                               headers={"X-Forwarded-For": f"10.9.0.{n}"})
+        assert failed.status_code == 401, failed.text
+    throttled = requests.post(b.api + "/sessions", json={"name": name, "password": "password123"},
+                              headers={"X-Forwarded-For": "10.9.0.4"}, timeout=10)
+    assert throttled.status_code == 429, throttled.text
+    assert int(throttled.headers["Retry-After"]) >= 1
 
 
 def test_same_client_id_on_two_hosts_is_stored_once(pair, client_on):

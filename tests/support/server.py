@@ -184,6 +184,9 @@ class ServerProcess:
             self.env["DATABASE_URL"] = database_url
         self.env.update(env or {})
         self.log_path = Path(log_dir or tempfile.mkdtemp(prefix="chat-server-")) / "server.log"
+        # The workers' metric files beside the log (gunicorn.conf.py would otherwise make a
+        # temporary directory that a SIGKILLed server leaves behind).
+        self.env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(self.log_path.with_name("metrics")))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> ServerProcess:

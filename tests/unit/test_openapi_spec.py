@@ -1,10 +1,10 @@
-"""The OpenAPI document (chat/api/openapi_spec.py) against the OpenAPI 3.1 rules and API.md."""
+"""The OpenAPI document (chat/api/openapi_spec.py) against the OpenAPI 3.1 rules and the
+API as the repository describes it (docs/api.md)."""
 
 from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 from pathlib import Path
 
@@ -20,8 +20,8 @@ from chat.api.openapi_spec import (
     response_schema,
 )
 
-# Every endpoint of API.md (its tables and lists), without the /v1/chats prefix; the web
-# page `GET /` is not part of the document.
+# Every endpoint of docs/api.md (its tables and lists) that the OpenAPI document covers,
+# without the /v1/chats prefix; the pages `GET /` and `GET /docs` are not part of it.
 ENDPOINTS = {
     ("post", "/users"),
     ("post", "/sessions"),
@@ -57,6 +57,19 @@ ENDPOINTS = {
     ("get", "/openapi.json"),
     ("get", "/metrics"),
 }
+# Known pending: contract 1.1 endpoints that docs/api.md specifies (marked "(pending)")
+# but the server does not serve yet, so the OpenAPI document rightly leaves them out. Move
+# each into ENDPOINTS (and openapi_spec.py) in the change that builds it.
+PENDING_1_1 = {
+    ("patch", "/rooms/{id}/messages/{mid}"),
+    ("delete", "/rooms/{id}/messages/{mid}"),
+    ("put", "/rooms/{id}/messages/{mid}/reactions/{emoji}"),
+    ("delete", "/rooms/{id}/messages/{mid}/reactions/{emoji}"),
+    ("post", "/rooms/{id}/typing"),
+    ("get", "/search/messages"),
+}
+# Pages outside /v1/chats (the document's only server), like the chat page at `/`.
+PAGES = {("get", "/docs")}
 PUBLIC = {("post", "/users"), ("post", "/sessions"), ("get", "/healthcheck"),
           ("get", "/openapi.json"), ("get", "/metrics")}
 WITH_BODY = {("post", "/users"), ("post", "/sessions"), ("post", "/rooms"),
@@ -71,14 +84,9 @@ UUID_B = "f2d9a3c4-1b2c-4d5e-8f90-123456789abc"
 TS = "2025-05-04T20:56:16.123456Z"
 
 
-def _api_md() -> str | None:
-    """API.md's text if it can be found: $CHAT_API_MD, the repository, or ../shared."""
-    candidates = [os.environ.get("CHAT_API_MD"), ROOT / "API.md", ROOT / "docs" / "API.md",
-                  ROOT.parent / "shared" / "API.md"]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate).read_text(encoding="utf-8")
-    return None
+def _api_md() -> str:
+    """The repository's own description of the API."""
+    return (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
 
 
 def _endpoints_in_api_md(text: str) -> set[tuple[str, str]]:
@@ -162,20 +170,27 @@ def test_documents_nothing_beyond_api_md(spec):
 
 
 def test_every_endpoint_named_in_api_md_is_documented(spec):
-    text = _api_md()
-    if text is None:
-        pytest.skip("API.md not found (set CHAT_API_MD)")
-    in_api_md = _endpoints_in_api_md(text)
-    assert in_api_md == ENDPOINTS  # the list above is API.md's, no more, no less
+    in_api_md = _endpoints_in_api_md(_api_md())
+    # The lists above are docs/api.md's, no more, no less.
+    assert in_api_md == ENDPOINTS | PENDING_1_1 | PAGES, sorted(
+        in_api_md ^ (ENDPOINTS | PENDING_1_1 | PAGES))
     documented = {(m, p) for m, p, _, _ in _operations(spec)}
-    assert in_api_md <= documented, sorted(in_api_md - documented)
+    expected = in_api_md - PENDING_1_1 - PAGES
+    assert expected <= documented, sorted(expected - documented)
+    assert not PENDING_1_1 & documented, "built: move it from PENDING_1_1 to ENDPOINTS"
+
+
+def test_pending_endpoints_are_marked_pending_in_api_md():
+    rows = [line for line in _api_md().splitlines() if line.startswith("| `")]
+    for method, path in PENDING_1_1:
+        row = next(r for r in rows
+                   if re.match(re.escape(f"| `{method.upper()} {path}") + r"[`?]", r))
+        assert "*(pending)*" in row, row
 
 
 def test_error_codes_are_api_md_codes(spec):
     assert spec["components"]["schemas"]["ErrorCode"]["enum"] == ERROR_CODES
     text = _api_md()
-    if text is None:
-        pytest.skip("API.md not found (set CHAT_API_MD)")
     listed = text.split("Codes used:", 1)[1].split("\n\n", 1)[0]
     assert re.findall(r"`([a-z_]+)`", listed) == ERROR_CODES
 
@@ -218,8 +233,8 @@ def test_bad_ids_and_bodies_are_400_large_bodies_413(spec):
 
 
 @pytest.mark.parametrize("method,path,statuses", [
-    ("post", "/users", {"201", "400", "409", "413"}),
-    ("post", "/sessions", {"201", "400", "401", "403", "413"}),
+    ("post", "/users", {"201", "400", "409", "413", "429"}),
+    ("post", "/sessions", {"201", "400", "401", "403", "413", "429"}),
     ("delete", "/sessions/current", {"204", "401"}),
     ("get", "/users/me", {"200", "401"}),
     ("get", "/users/{id}", {"200", "400", "401", "404"}),
