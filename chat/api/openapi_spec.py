@@ -227,8 +227,9 @@ def _schemas() -> dict:
                 "status": {"type": "string", "examples": ["ok"]},
                 "database": {"type": "string", "examples": ["ok"]},
                 "bus": {"type": "string", "examples": ["ok"]},
+                "processor": {"type": "string", "examples": ["ok", "stalled"]},
             },
-            ["status", "database", "bus"],
+            ["status", "database", "bus", "processor"],
             "Service health; each part is \"ok\" when healthy.",
         ),
         # ----- request bodies (unknown extra fields are ignored, so none is closed)
@@ -839,10 +840,10 @@ def _paths(error_schemas: dict) -> dict:
                 "Healthy.",
                 {"allOf": [_ref("Health")],
                  "properties": {"status": {"const": "ok"}, "database": {"const": "ok"},
-                                "bus": {"const": "ok"}}}),
+                                "bus": {"const": "ok"}, "processor": {"const": "ok"}}}),
             "503": _json_response(
-                "The database or the broker is unreachable; the body names the failing "
-                "part (Health with that part not \"ok\", or the Error shape, or both).",
+                "The database or the broker is unreachable, or the processor has stalled; "
+                "the body names the failing part (Health with that part not \"ok\", or the Error shape, or both).",
                 {"anyOf": [_ref("Health"), _ref("Error")]})},
     )}
     paths["/openapi.json"] = {"get": _op(

@@ -60,8 +60,10 @@ class Ticket:
 
 
 class MessageProcessor:
-    def __init__(self, app, publish, queue_size, batch_size):
+    def __init__(self, app, publish, queue_size, batch_size, store=None):
         self.app = app
+        # (message dicts) -> StoredBatch, one transaction; tests inject faults here.
+        self.store = store or (lambda messages: store_batch(db.engine, messages))
         self.publish = publish
         self.queue_size = queue_size
         self.batch_size = batch_size
@@ -216,7 +218,7 @@ class MessageProcessor:
         delay = 0.05
         while True:
             try:
-                stored = store_batch(db.engine, [t.message for t in tickets])
+                stored = self.store([t.message for t in tickets])
             except TRANSIENT:
                 metrics.store_failures.inc()
                 log.warning("storing %d messages failed; retrying in %.2fs", len(tickets),

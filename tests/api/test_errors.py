@@ -222,11 +222,11 @@ def test_every_protected_endpoint_needs_authentication(anon):
 # -- operations ----------------------------------------------------------------------------
 
 def test_healthcheck(anon):
-    """GET /healthcheck: 200 {"status": "ok", "database": "ok", "bus": "ok"}, no sign-in."""
+    """GET /healthcheck: 200 {"status": "ok", "database": "ok", "bus": "ok", "processor": "ok"}, no sign-in."""
     response = anon.get("/healthcheck")
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("application/json")
-    assert response.json() == {"status": "ok", "database": "ok", "bus": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "bus": "ok", "processor": "ok"}
 
 
 @pytest.fixture

@@ -395,7 +395,7 @@ def test_session_ban_invitation_health(spec):
     invitation = {"id": UUID_A, "room": UUID_B, "user": UUID_A, "invited_by": None,
                   "created_at": TS}
     assert _valid(response_schema(spec, "/users/me/invitations", "get", 200), [invitation])
-    health = {"status": "ok", "database": "ok", "bus": "ok"}
+    health = {"status": "ok", "database": "ok", "bus": "ok", "processor": "ok"}
     assert _valid(response_schema(spec, "/healthcheck", "get", 200), health)
     assert _valid(response_schema(spec, "/healthcheck", "get", 503),
                   {**health, "status": "error", "bus": "unreachable"})

@@ -1,0 +1,125 @@
+"""The ordered feed and the hub: entries reach the hub once and in order whatever order
+publishes arrive in (gaps filled from the log, lost publishes found by polling), and
+membership changes decide the recipients of exactly the messages after them."""
+
+from __future__ import annotations
+
+from chat.realtime.feed import OrderedFeed
+from chat.realtime.hub import Hub
+from chat.realtime.order import log_event
+
+
+def _msg(seq, room="r"):
+    return {"kind": "message", "seq": seq, "id": f"m{seq}", "user": "author", "room": room,
+            "message": f"text {seq}", "created_at": "2026-01-01T00:00:00.000000Z"}
+
+
+def _member(seq, user, action, room="r"):
+    return {"kind": "membership", "seq": seq, "room": room, "user": user, "action": action}
+
+
+class Log:
+    """The committed log the feed reads on a gap."""
+
+    def __init__(self):
+        self.entries = {}
+        self.reads = []
+
+    def commit(self, *entries):
+        for entry in entries:
+            self.entries[entry["seq"]] = entry
+        return log_event(list(entries), entries[0]["seq"], entries[-1]["seq"])
+
+    def committed(self):
+        return max(self.entries, default=0)
+
+    def fetch(self, first, last):
+        self.reads.append((first, last))
+        return [self.entries[s] for s in range(first, last + 1) if s in self.entries]
+
+
+def _feed(log):
+    delivered = []
+    feed = OrderedFeed(log.fetch, log.committed,
+                       lambda event: delivered.extend(e["seq"] for e in event["entries"]))
+    feed.start()
+    return feed, delivered
+
+
+def test_out_of_order_publishes_are_delivered_once_in_order():
+    log = Log()
+    feed, delivered = _feed(log)
+    first, second, third = log.commit(_msg(1)), log.commit(_msg(2), _msg(3)), log.commit(_msg(4))
+    feed.offer(third)  # arrives first: 1..3 are read from the log
+    feed.offer(first)
+    feed.offer(second)
+    assert delivered == [1, 2, 3, 4]
+    assert log.reads == [(1, 3)]
+
+
+def test_a_lost_publish_is_found_by_polling():
+    log = Log()
+    feed, delivered = _feed(log)
+    log.commit(_msg(1))  # its publish never arrives, and nothing follows it
+    feed.poll()  # the first poll only notes where the feed stands
+    assert delivered == []
+    feed.poll()
+    assert delivered == [1]
+
+
+def test_holes_in_the_order_cost_no_read_when_the_event_covers_them():
+    log = Log()
+    feed, delivered = _feed(log)
+    feed.offer(log_event([_msg(1), _msg(3)], 1, 3))  # place 2 was a skipped duplicate
+    feed.offer(log.commit(_msg(4)))
+    assert delivered == [1, 3, 4]
+    assert log.reads == []
+
+
+def _hub_with(*users):
+    hub = Hub(max_streams_per_user=10, buffer_size=100)
+    streams = {}
+    for user in users:
+        stream = hub.open(user, "session")
+        hub.rooms_loaded(stream, _View(), 0)
+        streams[user] = stream
+    return hub, streams
+
+
+class _View:
+    def rooms_at(self, place):
+        return set()
+
+
+def _received(stream):
+    items = []
+    while (item := stream.get_nowait()) is not None:
+        items.append(item[0])
+    return items
+
+
+def test_membership_changes_fall_exactly_between_two_messages():
+    hub, streams = _hub_with("alice", "bob")
+    entries = [_member(1, "alice", "joined"), _member(2, "bob", "joined"), _msg(3),
+               _member(4, "bob", "kicked"), _msg(5), _member(6, "bob", "joined"), _msg(7)]
+    hub.handle({"type": "log", "entries": entries, "through": 7})
+    assert _received(streams["alice"]) == [1, 2, 3, 4, 5, 6, 7]
+    assert _received(streams["bob"]) == [2, 3, 4, 6, 7]  # never 5, stored after the kick
+    assert hub.position == 7
+
+
+def test_a_stream_opening_while_changes_apply_gets_its_rooms_at_the_hubs_place():
+    hub = Hub(max_streams_per_user=10, buffer_size=100)
+    stream = hub.open("carol", "session")
+    # While carol's rooms are read (as of place 1), the hub applies her leave at place 2.
+    hub.handle({"type": "log", "entries": [_member(2, "carol", "left")], "through": 2})
+
+    class At1:
+        def rooms_at(self, place):
+            assert place == 1
+            return {"r"}
+
+    rooms, position = hub.rooms_loaded(stream, At1(), 1)
+    assert rooms == set() and position == 2
+    hub.handle({"type": "log", "entries": [_msg(3)], "through": 3})
+    assert 3 not in _received(stream)
