@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from chat.errors import APIError
+from chat.validation import check_request_text
 from chat.extensions import db
 from chat.models import Ban, Session, User, utc, utcnow
 
@@ -110,6 +111,7 @@ _SESSION_BY_TOKEN = (select(Session, User).join(User, User.id == Session.user_id
 def authenticate():
     """before_request hook of the API: routing errors first (so a malformed path id is a
     400 even for strangers), then the caller, then the cross-site check for cookies."""
+    check_request_text()
     if request.routing_exception is not None:
         raise request.routing_exception
     view = current_app.view_functions.get(request.endpoint)

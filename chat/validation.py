@@ -3,6 +3,7 @@
 import re
 import unicodedata
 import uuid
+from urllib.parse import unquote_to_bytes
 from datetime import datetime, timezone
 
 from flask import current_app, request
@@ -11,7 +12,9 @@ from werkzeug.routing import BaseConverter
 
 from chat.errors import APIError, bad_request
 
-USER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+USER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")  # always fullmatch: "$" accepts "x\n"
+# What no database column can hold: NUL, and lone surrogates (JSON can escape them).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _MISSING = object()
 
 
@@ -44,11 +47,49 @@ def _check_body_size():
         raise RequestEntityTooLarge()
 
 
+def _refuse_unstorable(value, where):
+    if _UNSTORABLE.search(value):
+        raise bad_request(f"'{where}' holds a NUL character or a lone surrogate")
+
+
+def _check_strings(value, where):
+    """Every string in a decoded JSON value, keys included, must be storable."""
+    if isinstance(value, str):
+        _refuse_unstorable(value, where)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_unstorable(key, where)
+            _check_strings(item, key if where == "body" else f"{where}.{key}")
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item, where)
+
+
+def check_request_text():
+    """Refuses, in one place, text in the path, the query string or `Last-Event-ID`
+    that cannot be stored: invalid UTF-8, NUL, lone surrogates (400 naming the part)."""
+    environ = request.environ
+    try:
+        environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+        unquote_to_bytes(environ.get("QUERY_STRING", "")).decode("utf-8")
+    except (UnicodeError, ValueError):
+        raise bad_request("The path or query string is not valid UTF-8") from None
+    _refuse_unstorable(request.path, "path")
+    for name, value in request.args.items(multi=True):
+        _refuse_unstorable(name, name)
+        _refuse_unstorable(value, name)
+    _refuse_unstorable(request.headers.get("Last-Event-ID", ""), "Last-Event-ID")
+
+
 def json_body():
     """The request body as a JSON object, or a 400 (413 when too large)."""
     _check_body_size()
     if not request.is_json:
         raise APIError(400, "invalid_json", "Content-Type must be application/json")
+    try:
+        request.get_data(cache=True).decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad_request("The request body is not valid UTF-8") from None
     try:
         data = request.get_json(silent=True)
     except RecursionError:  # nested deeper than the parser can follow: not a 500
@@ -57,6 +98,7 @@ def json_body():
         raise APIError(400, "invalid_json", "The request body is not valid JSON")
     if not isinstance(data, dict):
         raise APIError(400, "invalid_json", "The request body must be a JSON object")
+    _check_strings(data, "body")
     return data
 
 
@@ -97,7 +139,7 @@ def time_field(body, name):
 
 def user_name(body):
     name = string_field(body, "name")
-    if not USER_NAME.match(name):
+    if not USER_NAME.fullmatch(name):
         raise APIError(400, "invalid_name",
                        "A name is 1 to 32 characters of letters, digits, '_', '.' and '-'")
     return name
@@ -109,7 +151,11 @@ def room_name(body):
         raise APIError(400, "invalid_name", "A room name is 1 to 64 characters")
     if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
         raise APIError(400, "invalid_name", "A room name cannot contain control characters")
-    return name
+    if any(unicodedata.category(ch) == "Cf" for ch in name):
+        # Zero-width and bidirectional-override characters make look-alike names.
+        raise APIError(400, "invalid_name", "A room name cannot contain format characters "
+                       "(zero-width spaces, bidirectional overrides)")
+    return unicodedata.normalize("NFC", name)
 
 
 def password(body):

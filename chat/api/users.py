@@ -38,7 +38,7 @@ def get_user(user_id):
 @bp.get("/users")
 def find_user():
     name = request.args.get("name")
-    if name is None:
+    if not name:
         raise bad_request("The 'name' query parameter is required")
     user = accounts.user_by_name(name)
     return [user.to_dict()] if user is not None else []
