@@ -106,7 +106,6 @@ def test_body_over_64_kib_is_413(api, anon):
     ('"just a string"', "application/json"),
     ("null", "application/json"),
     ("42", "application/json"),
-    (b'{"name": "\xff\xfe"}', "application/json"),       # not UTF-8
     ("[" * 20000 + "]" * 20000, "application/json"),     # nested too deep to parse
     ('{"name": ' + "[" * 20000 + "]" * 20000 + "}", "application/json"),
     ("{{VALID}}", "text/plain"),                         # valid JSON, wrong content type

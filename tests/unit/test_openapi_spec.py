@@ -339,7 +339,7 @@ def test_component_schemas(spec):
     assert schemas["Invitation"]["properties"]["invited_by"]["type"] == ["string", "null"]
     assert schemas["Ban"]["properties"]["room"]["type"] == ["string", "null"]
     assert schemas["Ban"]["properties"]["valid_until"]["type"] == ["string", "null"]
-    assert schemas["Health"]["required"] == ["status", "database", "bus"]
+    assert schemas["Health"]["required"] == ["status", "database", "bus", "processor"]
     assert schemas["UserCreate"]["required"] == ["name", "password"]
     assert schemas["MessageCreate"]["required"] == ["message"]
 
