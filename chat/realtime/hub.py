@@ -173,10 +173,6 @@ class Hub:
         with self._lock:
             return bool(self._streams.get(user_id))
 
-    def rooms_of(self, user_id):
-        with self._lock:
-            return set(self._user_rooms.get(user_id, ()))
-
     def _set_rooms(self, user_id, rooms):
         """Replaces the user's rooms in both indexes; returns the old set."""
         old = self._user_rooms.get(user_id, set())

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.support.checks import assert_error
-from tests.support.server import ChatClient
 
 BAD_STRINGS = ["a\u0000b", "bad\ud800", "\udfff"]
 
