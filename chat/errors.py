@@ -1,6 +1,7 @@
 """One JSON error shape for everything: our own refusals and the framework's."""
 
 import logging
+import secrets
 
 from flask import jsonify
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -90,12 +91,14 @@ def _handle_database_unavailable(err):
 
 def _handle_unexpected(err):
     # Roll back so the connection goes back to the pool clean, then hide the details.
-    log.exception("unhandled error")
+    request_id = secrets.token_hex(8)  # quoted to the client, so a report finds the log
+    log.exception("unhandled error (request id %s)", request_id)
     try:
         db.session.rollback()
     except Exception:  # pragma: no cover - the database may be the thing that failed
         log.exception("rollback failed")
-    return error_response(500, "internal_error", "Internal server error")
+    return error_response(500, "internal_error",
+                          f"Internal server error (request id {request_id})")
 
 
 def init_app(app):
