@@ -57,7 +57,10 @@ class Realtime:
         if self._started:
             return
         self._started = True
-        self.feed.start()
+        try:
+            self.feed.start()
+        except Exception:  # the database is down: the feed starts on its first use
+            log.warning("ordered feed could not start yet", exc_info=True)
         self.bus.start()
         self.processor.start()
         threading.Thread(target=self._heartbeat, name="presence-heartbeat", daemon=True).start()

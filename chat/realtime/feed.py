@@ -28,17 +28,22 @@ class OrderedFeed:
         return None if self._next is None else self._next - 1
 
     def start(self):
-        """Starts from the present."""
-        committed = self.committed_seq()
+        """Starts from the present. Safe to repeat; a feed that could not start (the
+        database was down) starts on its next use instead."""
         with self._lock:
-            if self._next is None:
-                self._next = committed + 1
-                self.deliver({"type": "log", "entries": [], "through": committed})
+            self._ensure_started()
+
+    def _ensure_started(self):
+        if self._next is None:
+            committed = self.committed_seq()
+            self._next = committed + 1
+            self.deliver({"type": "log", "entries": [], "through": committed})
 
     def offer(self, event):
         with self._lock:
-            if self._next is None or event["through"] < self._next:
-                return  # not started, or already delivered (a gap read, an echo)
+            self._ensure_started()
+            if event["through"] < self._next:
+                return  # already delivered (a gap read, an echo, before start)
             if event["from"] > self._next:
                 self._fill(event["from"] - 1)
             fresh = [entry for entry in event["entries"] if entry["seq"] >= self._next]
@@ -49,7 +54,8 @@ class OrderedFeed:
         """Delivers everything committed so far; returns that place."""
         committed = self.committed_seq()
         with self._lock:
-            if self._next is not None and self._next <= committed:
+            self._ensure_started()
+            if self._next <= committed:
                 self._fill(committed)
         return committed
 
@@ -58,8 +64,8 @@ class OrderedFeed:
         poll interval (a publish that was lost)."""
         committed = self.committed_seq()
         with self._lock:
-            stuck = self._next is not None and self._next <= committed \
-                and self._next == self._polled_next
+            self._ensure_started()
+            stuck = self._next <= committed and self._next == self._polled_next
             self._polled_next = self._next
             if stuck:
                 self._fill(committed)

@@ -123,3 +123,27 @@ def test_a_stream_opening_while_changes_apply_gets_its_rooms_at_the_hubs_place()
     assert rooms == set() and position == 2
     hub.handle({"type": "log", "entries": [_msg(3)], "through": 3})
     assert 3 not in _received(stream)
+
+
+def test_a_feed_that_could_not_start_starts_on_its_next_use():
+    log = Log()
+    down = [True]
+
+    def committed():
+        if down[0]:
+            raise ConnectionError("database down at boot")
+        return log.committed()
+
+    delivered = []
+    feed = OrderedFeed(log.fetch, committed,
+                       lambda event: delivered.extend(e["seq"] for e in event["entries"]))
+    try:
+        feed.start()
+    except ConnectionError:
+        pass
+    down[0] = False
+    log.commit(_msg(1))
+    feed.offer(log.commit(_msg(2)))  # starts at the present (2), then takes 2 itself
+    assert feed.position == 2
+    feed.offer(log.commit(_msg(3)))
+    assert delivered == [3]
