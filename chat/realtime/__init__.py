@@ -1,6 +1,6 @@
 """Real-time delivery: the processor stores accepted messages, the bus carries events,
-the ordered feed puts log entries in order, the hub hands them to open streams. `init_app` wires one set per app; `start` runs the
-background work (per worker, after fork: gunicorn.conf.py calls it, and the first request
+the ordered feed puts log entries in order, the hub hands them to open streams.
+`init_app` wires one set per app; `start` runs the background work (per worker, after fork: gunicorn.conf.py calls it, and the first request
 that needs it does too)."""
 
 import logging
@@ -63,8 +63,8 @@ class Realtime:
             log.warning("ordered feed could not start yet", exc_info=True)
         self.bus.start()
         self.processor.start()
-        threading.Thread(target=self._heartbeat, name="presence-heartbeat", daemon=True).start()
-        threading.Thread(target=self._poll_feed, name="feed-poll", daemon=True).start()
+        self._every(HEARTBEAT_SECONDS, "presence heartbeat", self.presence.heartbeat)
+        self._every(FEED_POLL_SECONDS, "ordered feed poll", self.feed.poll)
 
     def _receive(self, event):
         if event["type"] == "log":
@@ -86,19 +86,16 @@ class Realtime:
         self.presence.cancel_timers()
         self.bus.stop()
 
-    def _poll_feed(self):
-        while not self._stopping.wait(FEED_POLL_SECONDS):
-            try:
-                self.feed.poll()
-            except Exception:
-                log.warning("ordered feed poll failed", exc_info=True)
+    def _every(self, seconds, what, call):
+        """Runs `call` every `seconds` until shutdown, in a thread that survives failures."""
+        def loop():
+            while not self._stopping.wait(seconds):
+                try:
+                    call()
+                except Exception:
+                    log.warning("%s failed", what, exc_info=True)
 
-    def _heartbeat(self):
-        while not self._stopping.wait(HEARTBEAT_SECONDS):
-            try:
-                self.presence.heartbeat()
-            except Exception:
-                log.warning("presence heartbeat failed", exc_info=True)
+        threading.Thread(target=loop, name=what, daemon=True).start()
 
     # The database is the log the Redis bus reads missed messages from.
 

@@ -118,7 +118,7 @@ class Hub:
         return stream
 
     def rooms_loaded(self, stream, view, since):
-        """Sets the user's rooms: those of `view` (log.MembershipView) at place `since`
+        """Sets the user's rooms: those of `view` (order.MembershipView) at place `since`
         (everything up to it must already be applied here), then the changes applied
         since. Returns (rooms, the place they are current at)."""
         with self._lock:

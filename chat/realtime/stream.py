@@ -3,7 +3,7 @@
 Order of work, and why:
 1. register the stream in the hub (membership changes of the user start being recorded);
 2. bring the hub up to the committed place V (the ordered feed reads what has not
-   arrived), then read the user's rooms and their membership changes (log.MembershipView);
+   arrived), then read the user's rooms and their membership changes (order.MembershipView);
 3. set the stream's rooms at the hub's place P >= V: the rooms at V plus the changes
    recorded since; live entries after P are buffered from here on;
 4. send `retry` and `ready`;
@@ -54,7 +54,7 @@ def open_stream(realtime, user_id, session_id, last_event_id, keepalive, replay_
     try:
         committed = realtime.feed.catch_up()
         anchor, reset = _anchor(last_event_id, committed)
-        view = order.MembershipView(db.session, user_id, min(anchor, committed))
+        view = order.MembershipView(db.session, user_id, anchor)  # anchor <= committed
         rooms, position = hub.rooms_loaded(stream, view, committed)
         missed = reset or _replay(user_id, view, anchor, position, replay_limit)
     except BaseException:

@@ -10,6 +10,14 @@ import uuid
 from tests.support.server import ChatClient
 
 
+def _events_until_marker(stream, poster):
+    """Every event up to a marker posted in `general` now: since each host applies the
+    order in sequence, anything stored before the marker has arrived by then."""
+    marker = poster.post_message(poster.general_room()["id"], f"marker {uuid.uuid4()}")
+    return stream.events_until(
+        lambda e: e.event == "message" and e.json()["id"] == marker["id"], timeout=10)
+
+
 def _chat_texts(events):
     return [e.json()["message"] for e in events if e.event == "message"]
 
@@ -24,9 +32,7 @@ def test_a_kick_falls_exactly_between_two_messages(live_server):
         owner.post_message(room["id"], "before the kick")
         assert owner.delete(f"/rooms/{room['id']}/users/{member.id}").status_code == 204
         owner.post_message(room["id"], "after the kick")
-        marker = owner.post_message(owner.general_room()["id"], f"marker {uuid.uuid4()}")
-        events = stream.events_until(
-            lambda e: e.event == "message" and e.json()["id"] == marker["id"], timeout=10)
+        events = _events_until_marker(stream, owner)
     texts = _chat_texts(events)
     assert "before the kick" in texts and "after the kick" not in texts
     kinds = [(e.event, e.json().get("action")) for e in events if e.event != "presence"]
@@ -61,9 +67,7 @@ def test_resume_replays_a_room_left_while_offline_up_to_the_leave(live_server):
     owner.post_message(room["id"], "after the kick")
     with reader.subscribe(last_event_id=seen["id"]) as stream:
         stream.wait_ready()
-        marker = owner.post_message(owner.general_room()["id"], f"marker {uuid.uuid4()}")
-        events = stream.events_until(
-            lambda e: e.event == "message" and e.json()["id"] == marker["id"], timeout=10)
+        events = _events_until_marker(stream, owner)
     relevant = [e for e in events if e.event in ("message", "membership")
                 and e.json().get("room") == room["id"]]
     assert [(e.event, e.json().get("message") or e.json().get("action")) for e in relevant] \
