@@ -5,6 +5,7 @@ that); a message's `seq` is its place in the one total order of the fleet (alloc
 the processor from the `counters` row, see chat/realtime/processor.py).
 """
 
+import unicodedata
 import uuid
 from datetime import datetime, timezone
 
@@ -15,13 +16,14 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     Uuid,
     func,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from chat.extensions import db
 
@@ -42,6 +44,12 @@ def utc(value):
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
+
+
+def name_key(name):
+    """What room names are compared by: NFKC and Unicode case folding, so `Café` typed
+    two ways, or `straße` and `STRASSE`, are one name."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
 
 
 def isoformat(value):
@@ -91,6 +99,8 @@ class Room(db.Model):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(64))
+    # name_key(name): case folding can lengthen a name (ß -> ss), hence the wider column.
+    name_key: Mapped[str] = mapped_column(String(256))
     kind: Mapped[str] = mapped_column(String(16), default="public")
     owner_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
@@ -103,16 +113,21 @@ class Room(db.Model):
 
     __table_args__ = (
         CheckConstraint("kind IN ('public', 'private', 'direct')", name="kind"),
-        # Names are unique case-insensitively among live rooms; direct rooms are named
-        # after their pair and never collide with chosen names.
+        # Names are unique by name_key among live rooms; direct rooms are named after
+        # their pair and never collide with chosen names.
         Index(
-            "uq_rooms_live_name_lower",
-            func.lower(name),
+            "uq_rooms_live_name_key",
+            name_key,
             unique=True,
             postgresql_where=text("active AND kind <> 'direct'"),
             sqlite_where=text("active AND kind <> 'direct'"),
         ),
     )
+
+    @validates("name")
+    def _keep_name_key(self, _key, name):
+        self.name_key = name_key(name)
+        return name
 
     def to_dict(self):
         return {
@@ -148,34 +163,80 @@ class Message(db.Model):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # A message of the same room (checked when posting); it may be deleted since.
+    reply_to: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A deleted message keeps its row (its id stays a valid cursor) but not its text.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    # History pages and resume both walk one room (or a set of rooms) by seq.
+    # History pages and resume both walk one room (or a set of rooms) by seq. Search has
+    # its own index per database, made by migration 0004 (see chat/search.py).
     __table_args__ = (Index("ix_messages_room_seq", "room_id", "seq"),)
 
-    def to_dict(self):
+    def to_dict(self, mentions=(), reactions=()):
+        """The Message of API.md; mentions and reactions are loaded in bulk by the
+        caller (chat/messages.py)."""
         return {
             "id": str(self.id),
             "user": str(self.user_id),
             "room": str(self.room_id),
             "message": self.message,
             "created_at": isoformat(self.created_at),
+            "reply_to": str(self.reply_to) if self.reply_to else None,
+            "edited_at": isoformat(self.edited_at),
+            "mentions": list(mentions),
+            "reactions": list(reactions),
         }
+
+
+class Mention(db.Model):
+    """A member named with @name in a message; counted for `mention_count`."""
+
+    __tablename__ = "mentions"
+
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    room_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    seq: Mapped[int] = mapped_column(BigInteger)  # the message's place, for counting unread
+    position: Mapped[int] = mapped_column(Integer)  # `mentions` lists them in text order
+
+    __table_args__ = (Index("ix_mentions_user_room_seq", "user_id", "room_id", "seq"),)
+
+
+class Reaction(db.Model):
+    """One user's emoji on one message. `seq` is the place of the reaction in the order:
+    a message's emoji are listed in the order each was first used."""
+
+    __tablename__ = "reactions"
+
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    emoji: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
 
 
 class RoomEvent(db.Model):
     """A change that takes a place in the message order (see chat/realtime/order.py): a
-    membership change of one user, or one member's removal by a room deletion. It shares
-    the `message_seq` counter with messages, so every host applies messages and the
-    changes that decide their recipients in one order."""
+    membership change of one user, one member's removal by a room deletion, or a
+    message's edit, deletion or reaction. It shares the `message_seq` counter with
+    messages, so every host applies messages and the changes that decide their
+    recipients (or change what they show) in one order."""
 
     __tablename__ = "room_events"
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     room_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
-    # The user the change is about (the joiner, the one who left, the kicked member).
+    # The user the change is about (the joiner, the one who left, the kicked member) or,
+    # for message changes, who made it (the editor, the deleter, the reactor).
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    kind: Mapped[str] = mapped_column(String(16))  # membership | room
-    action: Mapped[str] = mapped_column(String(16))  # joined | left | kicked | banned | deleted
+    kind: Mapped[str] = mapped_column(String(16))  # membership | room | edit | delete | reaction
+    # joined | left | kicked | banned | deleted (membership, room); edited; deleted;
+    # added | removed (reaction)
+    action: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # edit, delete, reaction
+    emoji: Mapped[str | None] = mapped_column(String(128))  # reaction
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     # Replay walks one room's events by seq, and one user's membership changes by seq.
@@ -183,8 +244,13 @@ class RoomEvent(db.Model):
                       Index("ix_room_events_user_seq", "user_id", "seq"))
 
     def to_entry(self):
-        return {"kind": self.kind, "seq": self.seq, "room": str(self.room_id),
-                "user": str(self.user_id), "action": self.action}
+        entry = {"kind": self.kind, "seq": self.seq, "room": str(self.room_id),
+                 "user": str(self.user_id), "action": self.action}
+        if self.message_id is not None:
+            entry["message_id"] = str(self.message_id)
+        if self.emoji is not None:
+            entry["emoji"] = self.emoji
+        return entry
 
 
 class Invitation(db.Model):

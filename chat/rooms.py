@@ -16,7 +16,7 @@ from chat.realtime.order import commit_changes
 
 def general_room():
     return db.session.scalar(select(Room).where(
-        func.lower(Room.name) == GENERAL_ROOM, Room.active, Room.kind == "public"))
+        Room.name_key == GENERAL_ROOM, Room.active, Room.kind == "public"))
 
 
 def create_room(name, kind, owner):

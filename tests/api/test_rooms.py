@@ -74,6 +74,26 @@ def test_room_name_rules(api):
     assert_error(me.post("/rooms", json={"name": taken, "kind": "private"}), 409, "name_taken")
 
 
+def test_room_names_compare_after_nfkc_and_case_folding(api):
+    """One name however it is typed: composed or decomposed accents, ß and SS, full-width
+    letters are the same name (409); the name is shown as given, in NFC."""
+    me, other = api(), api()
+    tag = uuid.uuid4().hex[:6]
+    decomposed = f"Cafe\u0301 {tag}"
+    created = me.post("/rooms", json={"name": decomposed})
+    assert created.status_code == 201, created.text
+    assert created.json()["name"] == f"Caf\u00e9 {tag}"
+    for same in (f"caf\u00e9 {tag}", f"CAF\u00c9 {tag}"):
+        assert_error(other.post("/rooms", json={"name": same}), 409, "name_taken")
+    assert me.post("/rooms", json={"name": f"stra\u00dfe {tag}"}).status_code == 201
+    assert_error(other.post("/rooms", json={"name": f"STRASSE {tag}"}), 409, "name_taken")
+    assert me.post("/rooms", json={"name": f"Room{tag}"}).status_code == 201
+    full_width = "\uff32\uff4f\uff4f\uff4d" + tag  # "Ｒｏｏｍ" + tag
+    assert_error(other.post("/rooms", json={"name": full_width}), 409, "name_taken")
+    # A different name is still free.
+    assert other.post("/rooms", json={"name": f"Cafe {tag}"}).status_code == 201
+
+
 def test_list_and_get_rooms(api):
     """GET /rooms: public rooms plus every room the caller belongs to (not others' private
     rooms); GET /rooms/{id}: 200, or 404 for an unknown room or a private room the caller
