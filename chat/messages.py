@@ -1,39 +1,142 @@
-"""Messages as API.md shows them: the nine fields of a Message, with mentions and
-reactions loaded in bulk (two queries per page, whatever its length)."""
+"""Messages: what a post carries (mentions, reply), and the changes to stored messages —
+edits, deletions and reactions — each committed with its place in the order
+(chat/realtime/order.py), so every member's stream applies it right after the messages
+before it."""
 
-from collections import defaultdict
+import re
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
-from chat.models import Mention, Reaction
+from chat.errors import APIError, forbidden, not_found
+from chat.extensions import db
+from chat.message_view import serialize
+from chat.ratelimit import get_limits
+from chat.realtime import publish
+from chat.models import Membership, Mention, Message, Reaction, User, utcnow
+from chat.realtime.order import Change, commit_changes
 
-
-def serialize(session, messages):
-    """`messages` (Message rows) as API dicts, in the same order."""
-    ids = [m.id for m in messages]
-    if not ids:
-        return []
-    mentions, reactions = mentions_of(session, ids), reactions_of(session, ids)
-    return [m.to_dict(mentions.get(m.id, ()), reactions.get(m.id, ())) for m in messages]
-
-
-def mentions_of(session, message_ids):
-    """message id -> [user id], in the order the text names them."""
-    out = defaultdict(list)
-    for message_id, user_id in session.execute(
-            select(Mention.message_id, Mention.user_id)
-            .where(Mention.message_id.in_(message_ids)).order_by(Mention.position)):
-        out[message_id].append(str(user_id))
-    return out
+# "@name" as a whole name: not inside a word or an e-mail address.
+MENTION = re.compile(r"(?<![A-Za-z0-9_.@-])@([A-Za-z0-9_.-]+)")
 
 
-def reactions_of(session, message_ids):
-    """message id -> [{emoji, count, users}], each emoji in the order of its first use."""
-    by_message = defaultdict(dict)
-    for message_id, emoji, user_id in session.execute(
-            select(Reaction.message_id, Reaction.emoji, Reaction.user_id)
-            .where(Reaction.message_id.in_(message_ids)).order_by(Reaction.seq)):
-        by_message[message_id].setdefault(emoji, []).append(str(user_id))
-    return {message_id: [{"emoji": emoji, "count": len(users), "users": users}
-                         for emoji, users in emojis.items()]
-            for message_id, emojis in by_message.items()}
+# -- what a post carries ----------------------------------------------------------------
+
+
+def mentioned_members(room_id, text):
+    """Ids of the room's members that `text` names with @name (case-insensitive, whole
+    names; a sentence's full stop after the name is not part of it), in text order."""
+    tokens = [match.group(1).lower() for match in MENTION.finditer(text)]
+    if not tokens:
+        return []  # the common case costs no query
+    candidates = {name for token in tokens for name in (token, token.rstrip(".-")) if name}
+    members = dict(db.session.execute(
+        select(func.lower(User.name), User.id)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.room_id == room_id, func.lower(User.name).in_(candidates))).all())
+    found = []
+    for token in tokens:
+        user_id = members.get(token) or members.get(token.rstrip(".-"))
+        if user_id is not None and str(user_id) not in found:
+            found.append(str(user_id))
+    return found
+
+
+def check_reply_target(room, message_id, pending):
+    """`reply_to` must name a message of the same room (stored, or accepted and about to
+    be: `pending(id)` is the processor's view)."""
+    if message_id is None:
+        return None
+    stored_room = db.session.scalar(select(Message.room_id).where(Message.id == message_id))
+    waiting = pending(message_id) if stored_room is None else None
+    if stored_room != room.id and (waiting is None or waiting["room"] != str(room.id)):
+        raise APIError(400, "validation_error", "'reply_to' is not a message of this room")
+    return str(message_id)
+
+
+# -- changes to stored messages ---------------------------------------------------------
+
+
+def shown(message):
+    return serialize(db.session, [message])[0]
+
+
+def _locked_message(room, message_id):
+    """The live message, its row locked until the commit (PostgreSQL; SQLite writes one
+    at a time anyway), so that an edit, a deletion and reactions of one message apply
+    one after the other. 404 for a deleted message or one of another room."""
+    message = db.session.scalar(select(Message).where(
+        Message.id == message_id, Message.room_id == room.id,
+        Message.deleted_at.is_(None)).with_for_update())
+    if message is None:
+        raise not_found("No such message")
+    return message
+
+
+def edit_message(room, message_id, user, text):
+    """The author's new text; mentions follow it, the reply stays. Returns the Message."""
+    message = _locked_message(room, message_id)
+    if message.user_id != user.id:
+        raise forbidden("Only the author may edit a message")
+    message.message = text
+    message.edited_at = utcnow()
+    db.session.execute(delete(Mention).where(Mention.message_id == message.id))
+    db.session.add_all(
+        Mention(message_id=message.id, user_id=member, room_id=room.id, seq=message.seq,
+                position=position)
+        for position, member in enumerate(mentioned_members(room.id, text)))
+    db.session.flush()
+    edited = shown(message)
+    commit_changes([Change("edit", room.id, user.id, "edited", message=message.id,
+                           shown=edited)])
+    return edited
+
+
+def delete_message(room, message_id, user):
+    """By the author, the room's owner or an admin. The row stays (its id is still a
+    cursor and a Last-Event-ID), its text, mentions and reactions go."""
+    message = _locked_message(room, message_id)
+    if not (message.user_id == user.id or room.owner_id == user.id or user.is_admin):
+        raise forbidden("Only the author, the room's owner or an admin may delete a message")
+    message.message = ""
+    message.deleted_at = utcnow()
+    db.session.execute(delete(Mention).where(Mention.message_id == message.id))
+    db.session.execute(delete(Reaction).where(Reaction.message_id == message.id))
+    commit_changes([Change("delete", room.id, user.id, "deleted", message=message.id)])
+
+
+def add_reaction(room, message_id, user, emoji):
+    """Idempotent: an emoji the user already put there changes nothing."""
+    message = _locked_message(room, message_id)
+    if db.session.get(Reaction, (message.id, emoji, user.id)) is not None:
+        db.session.commit()
+        return
+
+    def placed(seq):  # the reaction's place orders the message's emoji by first use
+        db.session.add(Reaction(message_id=message.id, emoji=emoji, user_id=user.id, seq=seq))
+
+    try:
+        commit_changes([Change("reaction", room.id, user.id, "added", message=message.id,
+                               emoji=emoji, placed=placed)])
+    except IntegrityError:  # the same reaction raced in (SQLite takes no row lock)
+        db.session.rollback()
+
+
+def remove_reaction(room, message_id, user, emoji):
+    """Idempotent: removing a reaction that is not there changes nothing."""
+    message = _locked_message(room, message_id)
+    removed = db.session.execute(delete(Reaction).where(
+        Reaction.message_id == message.id, Reaction.emoji == emoji,
+        Reaction.user_id == user.id)).rowcount
+    if not removed:
+        db.session.commit()
+        return
+    commit_changes([Change("reaction", room.id, user.id, "removed", message=message.id,
+                           emoji=emoji)])
+
+
+def announce_typing(room, user):
+    """A `typing` event to the room's other members, at most once per 3 s per user and
+    room; nothing is stored."""
+    if get_limits().typing_announced(user.id, room.id):
+        publish("typing", room=str(room.id), user=str(user.id))

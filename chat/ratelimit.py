@@ -93,6 +93,12 @@ class Limits:
         self.login_names = _Window(limiter, login, "login-name", scope)
         self.login_addresses = _Window(limiter, login, "login-addr", scope)
         self.signups = _Window(limiter, config["CHAT_SIGNUP_RATE_LIMIT"], "signup", scope)
+        # API.md: typing is announced at most once per 3 s per user and room.
+        self.typing = _Window(limiter, "1/3second", "typing")  # user and room ids: unique
+
+    def typing_announced(self, user_id, room_id):
+        """True for the first typing call of the user in the room within 3 s."""
+        return self.typing.hit(f"{user_id}:{room_id}")
 
     def hit_post(self, user_id):
         """Counts one post; raises 429 with Retry-After when over the limit."""

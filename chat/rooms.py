@@ -4,12 +4,12 @@ exactly between the same two messages."""
 
 import uuid
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from chat.errors import conflict
 from chat.extensions import db
-from chat.models import GENERAL_ROOM, Invitation, Membership, Room, User
+from chat.models import GENERAL_ROOM, Invitation, Membership, Mention, Message, Room, User
 from chat.realtime import publish
 from chat.realtime.order import commit_changes
 
@@ -109,3 +109,65 @@ def members(room_id):
     return db.session.scalars(
         select(User).join(Membership, Membership.user_id == User.id)
         .where(Membership.room_id == room_id).order_by(User.name)).all()
+
+
+# -- rooms as one user sees them ------------------------------------------------------
+
+
+def shown_rooms(rooms, viewer_id):
+    """Rooms as API dicts for `viewer_id`: a direct room also names the other person
+    (`peer`), all of them loaded in one query."""
+    direct = [room.id for room in rooms if room.kind == "direct"]
+    peers = {}
+    if direct:
+        peers = {room_id: user for room_id, user in db.session.execute(
+            select(Membership.room_id, User).join(User, User.id == Membership.user_id)
+            .where(Membership.room_id.in_(direct), Membership.user_id != viewer_id))}
+    shown = []
+    for room in rooms:
+        item = room.to_dict()
+        if room.kind == "direct":
+            peer = peers.get(room.id)
+            item["peer"] = peer.to_dict() if peer is not None else None
+        shown.append(item)
+    return shown
+
+
+def shown_room(room, viewer_id):
+    return shown_rooms([room], viewer_id)[0]
+
+
+def visible_rooms(user_id):
+    """GET /rooms: the public rooms and every room the user belongs to."""
+    mine = select(Membership.room_id).where(Membership.user_id == user_id)
+    rooms = db.session.scalars(
+        select(Room).where(Room.active, or_(Room.kind == "public", Room.id.in_(mine)))
+        .order_by(Room.name_key)).all()
+    return shown_rooms(rooms, user_id)
+
+
+def rooms_with_unread(user_id):
+    """The user's rooms, each with its read marker, `unread_count` (others' messages
+    after the marker) and `mention_count` (those of them that mention the user); one
+    query for every room."""
+    after_marker = or_(Membership.last_read_seq.is_(None), Message.seq > Membership.last_read_seq)
+    unread = (select(func.count(Message.id))
+              .where(Message.room_id == Room.id, Message.user_id != user_id,
+                     Message.deleted_at.is_(None), after_marker)
+              .correlate(Room, Membership).scalar_subquery())
+    mentioned = (select(func.count(Mention.message_id))
+                 .join(Message, Message.id == Mention.message_id)
+                 .where(Mention.user_id == user_id, Mention.room_id == Room.id,
+                        Message.user_id != user_id,
+                        or_(Membership.last_read_seq.is_(None),
+                            Mention.seq > Membership.last_read_seq))
+                 .correlate(Room, Membership).scalar_subquery())
+    rows = db.session.execute(
+        select(Room, Membership.last_read_id, unread.label("unread"),
+               mentioned.label("mentioned"))
+        .join(Membership, and_(Membership.room_id == Room.id, Membership.user_id == user_id))
+        .where(Room.active).order_by(Room.name_key)).all()
+    shown = shown_rooms([row.Room for row in rows], user_id)
+    return [{**item, "unread_count": row.unread, "mention_count": row.mentioned,
+             "last_read": str(row.last_read_id) if row.last_read_id else None}
+            for item, row in zip(shown, rows)]

@@ -158,6 +158,43 @@ def room_name(body):
     return unicodedata.normalize("NFC", name)
 
 
+def message_text(body):
+    """A message's text (posting and editing): 1 to CHAT_MAX_MESSAGE_LENGTH code points
+    after trimming; stored exactly as sent."""
+    text = string_field(body, "message")
+    stripped = text.strip()
+    if not stripped:
+        raise APIError(400, "empty_message", "The message is empty")
+    limit = current_app.config["CHAT_MAX_MESSAGE_LENGTH"]
+    if len(stripped) > limit:
+        raise APIError(400, "message_too_long", f"A message is at most {limit} characters")
+    return text
+
+
+EMOJI_NAME = re.compile(r":[A-Za-z0-9_+-]{1,30}:")
+# Besides pictographs (So) and skin tones (Sk), an emoji sequence may hold a joiner,
+# variation selectors, the keycap mark and its bases, and tag characters (flags).
+_EMOJI_JOINERS = frozenset("\u200d\ufe0e\ufe0f\u20e3" "0123456789#*")
+
+
+def _emoji_part(ch):
+    return (unicodedata.category(ch) in ("So", "Sk") or ch in _EMOJI_JOINERS
+            or 0xE0020 <= ord(ch) <= 0xE007F)
+
+
+def emoji(value):
+    """A reaction's emoji: a `:name:`, or 1 to 32 code points of one Unicode emoji
+    (sequence), never letters, whitespace or control characters."""
+    if EMOJI_NAME.fullmatch(value):
+        return value
+    if (1 <= len(value) <= 32
+            and any(unicodedata.category(ch) == "So" or ch == "\u20e3" for ch in value)
+            and all(_emoji_part(ch) for ch in value)):
+        return value
+    raise APIError(400, "validation_error",
+                   "'emoji' must be a Unicode emoji or a :name: (1 to 32 characters)")
+
+
 def password(body):
     value = string_field(body, "password")
     if not 8 <= len(value) <= 128:

@@ -132,9 +132,25 @@ def _schemas() -> dict:
                                             "(only in GET /users/{id}/rooms)."},
             "last_read": _uuid("The caller's read marker: a message id, or null "
                                "(only in GET /users/{id}/rooms).", nullable=True),
+            "mention_count": {"type": "integer", "minimum": 0,
+                              "description": "Unread messages that mention the caller "
+                                             "(only in GET /users/{id}/rooms)."},
+            "peer": {"description": "Direct rooms only: the other member (null if that "
+                                    "account is gone).",
+                     "anyOf": [_ref("User"), {"type": "null"}]},
         },
         ["id", "name", "kind", "owner", "created_at"],
         "A room.",
+    )
+    reaction = _object(
+        {
+            "emoji": {"type": "string", "minLength": 1},
+            "count": {"type": "integer", "minimum": 1},
+            "users": _array(_uuid(), "Who reacted with this emoji."),
+        },
+        ["emoji", "count", "users"],
+        "One emoji on a message and who put it there.",
+        closed=True,
     )
     message = _object(
         {
@@ -144,9 +160,15 @@ def _schemas() -> dict:
             "message": {"type": "string", "minLength": 1,
                         "description": "The text exactly as sent."},
             "created_at": _timestamp(),
+            "reply_to": _uuid("The message of the same room this one answers.",
+                              nullable=True),
+            "edited_at": _timestamp("When the text was last edited.", nullable=True),
+            "mentions": _array(_uuid(), "Members the text names with @name, in text order."),
+            "reactions": _array(_ref("Reaction"), "In the order each emoji was first used."),
         },
-        ["id", "user", "room", "message", "created_at"],
-        "A chat message: exactly these five fields.",
+        ["id", "user", "room", "message", "created_at", "reply_to", "edited_at", "mentions",
+         "reactions"],
+        "A chat message: exactly these nine fields.",
         closed=True,
     )
     invitation = _object(
@@ -184,13 +206,16 @@ def _schemas() -> dict:
         "Room": room,
         "RoomWithUnread": {
             "description": "A Room as listed by GET /users/{id}/rooms.",
-            "allOf": [_ref("Room"), {"required": ["unread_count", "last_read"]}],
+            "allOf": [_ref("Room"), {"required": ["unread_count", "mention_count",
+                                                   "last_read"]}],
         },
         "DirectRoom": {
             "description": "The `direct` room between two users.",
-            "allOf": [_ref("Room"), {"properties": {"kind": {"const": "direct"}}}],
+            "allOf": [_ref("Room"), {"properties": {"kind": {"const": "direct"}},
+                                     "required": ["peer"]}],
         },
         "Message": message,
+        "Reaction": reaction,
         "Invitation": invitation,
         "Ban": ban,
         "RoomBan": {
@@ -289,7 +314,14 @@ def _schemas() -> dict:
                             "same as leaving it out.", nullable=True),
                 "user": _uuid("If given, must be the caller. Null is the same as leaving "
                               "it out.", nullable=True),
+                "reply_to": _uuid("A message of the same room this one answers.",
+                                  nullable=True),
             },
+            ["message"],
+        ),
+        "MessageEdit": _object(
+            {"message": {"type": "string", "minLength": 1,
+                         "description": "The new text; the same rules as posting."}},
             ["message"],
         ),
         "ReadMarkerUpdate": _object(
@@ -780,7 +812,7 @@ def _paths(error_schemas: dict) -> dict:
             ok={"202": _json_response("The message as it will be stored.",
                                       _ref("Message"), location)},
             errors={"400": "Also `empty_message` (only whitespace) and "
-                           "`message_too_long`.",
+                           "`message_too_long`; `reply_to` not a message of this room.",
                     "403": member_403 + " Or `user` is not the caller (`forbidden`).",
                     "404": room_404,
                     "409": ("`id` was already used by another user.", ["conflict"]),
@@ -814,7 +846,56 @@ def _paths(error_schemas: dict) -> dict:
             "getMessage", "messages", "One message",
             ok={"200": _json_response("The message.", _ref("Message"))},
             errors={"403": banned_403,
-                    "404": room_404 + " Also: no such message in this room."},
+                    "404": room_404 + " Also: no such message in this room, or deleted."},
+        ),
+        "patch": _op(
+            "editMessage", "messages", "Edit a message (its author)",
+            description="The same text rules as posting; `mentions` follow the new text, "
+                        "`reply_to` stays. Stored before the answer; every member's "
+                        "stream gets `event: edit` in the room's order.",
+            body="MessageEdit",
+            ok={"200": _json_response("The message as edited.", _ref("Message"))},
+            errors={"400": "Also `empty_message` and `message_too_long`.",
+                    "403": member_403 + " Or the caller is not the author (`forbidden`).",
+                    "404": room_404 + " Also: no such message in this room, or deleted."},
+        ),
+        "delete": _op(
+            "deleteMessage", "messages", "Delete a message (author, owner or admin)",
+            description="The text is erased; the id stays valid as a history cursor and "
+                        "Last-Event-ID. Members' streams get `event: delete`.",
+            ok={"204": _no_content("Deleted.")},
+            errors={"403": banned_403 + " Or neither the author, the room's owner nor an "
+                                        "admin (`forbidden`).",
+                    "404": room_404 + " Also: no such message in this room, or deleted."},
+        ),
+    }
+    paths["/rooms/{id}/messages/{mid}/reactions/{emoji}"] = {
+        "parameters": [p_room, _path_param("mid", "Message id."),
+                       {"name": "emoji", "in": "path", "required": True,
+                        "description": "URL-encoded: a Unicode emoji or a `:name:`, 1–32 "
+                                       "code points, no whitespace or control characters.",
+                        "schema": {"type": "string", "minLength": 1}}],
+        "put": _op(
+            "addReaction", "messages", "React to a message (members; idempotent)",
+            ok={"204": _no_content("The caller's reaction is there.")},
+            errors={"403": member_403,
+                    "404": room_404 + " Also: no such message in this room, or deleted."},
+        ),
+        "delete": _op(
+            "removeReaction", "messages", "Take a reaction back (members; idempotent)",
+            ok={"204": _no_content("The caller's reaction is not there.")},
+            errors={"403": member_403,
+                    "404": room_404 + " Also: no such message in this room, or deleted."},
+        ),
+    }
+    paths["/rooms/{id}/typing"] = {
+        "parameters": [p_room],
+        "post": _op(
+            "announceTyping", "messages", "Say the caller is typing (members)",
+            description="The other members' streams get `event: typing`, at most once per "
+                        "3 s per user and room. Nothing is stored.",
+            ok={"204": _no_content("Announced, or already announced within 3 s.")},
+            errors={"403": member_403, "404": room_404},
         ),
     }
     paths["/rooms/{id}/read"] = {

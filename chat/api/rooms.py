@@ -1,13 +1,11 @@
 """Rooms: create, list, look up, delete."""
 
 from flask import Blueprint, g
-from sqlalchemy import func, or_, select
 
 from chat import rooms as room_service
 from chat.access import moderated_room, visible_room
 from chat.errors import bad_request, conflict
-from chat.extensions import db
-from chat.models import GENERAL_ROOM, Membership, Room
+from chat.models import GENERAL_ROOM
 from chat.validation import json_body, room_name, string_field
 
 bp = Blueprint("rooms", __name__)
@@ -26,16 +24,12 @@ def create_room():
 
 @bp.get("/rooms")
 def list_rooms():
-    mine = select(Membership.room_id).where(Membership.user_id == g.user.id)
-    rooms = db.session.scalars(
-        select(Room).where(Room.active, or_(Room.kind == "public", Room.id.in_(mine)))
-        .order_by(func.lower(Room.name))).all()
-    return [room.to_dict() for room in rooms]
+    return room_service.visible_rooms(g.user.id)
 
 
 @bp.get("/rooms/<uid:room_id>")
 def get_room(room_id):
-    return visible_room(room_id).to_dict()
+    return room_service.shown_room(visible_room(room_id), g.user.id)
 
 
 @bp.delete("/rooms/<uid:room_id>")

@@ -8,7 +8,8 @@ is named and has no `id:` line, so it never moves the client's resume point.
 import json
 
 KEEPALIVE = b": keepalive\n\n"
-MESSAGE_FIELDS = ("id", "user", "room", "message", "created_at")
+MESSAGE_FIELDS = ("id", "user", "room", "message", "created_at", "reply_to", "edited_at",
+                  "mentions", "reactions")
 
 
 def _data_lines(payload):
@@ -44,4 +45,12 @@ def entry(log_entry):
         return chat_message(log_entry)
     if kind == "membership":
         return named("membership", {field: log_entry[field] for field in ("room", "user", "action")})
+    if kind == "edit":
+        return named("edit", public_message(log_entry["message"]))
+    if kind == "delete":
+        return named("delete", {"room": log_entry["room"], "message": log_entry["message_id"]})
+    if kind == "reaction":
+        return named("reaction", {"room": log_entry["room"], "message": log_entry["message_id"],
+                                  "emoji": log_entry["emoji"], "user": log_entry["user"],
+                                  "action": log_entry["action"]})
     return named("room", {"room": log_entry["room"], "action": log_entry["action"]})

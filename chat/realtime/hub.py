@@ -12,7 +12,7 @@ import queue
 import threading
 from collections import defaultdict
 
-from chat.realtime import events, metrics
+from chat.realtime import events, metrics, order
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,12 @@ class Stream:
             self.close("slow consumer")
             return
         self._items.put((seq, data))
+
+    def offer(self, data):
+        """Pushes an event that may be dropped (typing): never into a buffer that is
+        already half full, so it neither delays messages nor closes a slow stream."""
+        if not self.closed and self._items.qsize() < self.capacity // 2:
+            self._items.put((None, data))
 
     def close(self, reason):
         if not self.closed:
@@ -244,6 +250,9 @@ class Hub:
                     self._apply_membership(entry)
                 elif kind == "room":
                     self._apply_room_deletion(entry)
+                elif kind in order.MESSAGE_CHANGES:
+                    self._send(self._room_users.get(entry["room"], ()), entry["seq"],
+                               events.entry(entry))
                 else:
                     log.warning("hub ignores unknown log entry kind %r", kind)
             self.position = max(self.position, event["through"])
@@ -279,6 +288,15 @@ class Hub:
                                      "info": event["info"]})
         with self._lock:
             self._send(list(self._streams), None, data)
+
+    def _on_typing(self, event):
+        """To the room's other members here; dropped for streams that are behind."""
+        data = events.named("typing", {"room": event["room"], "user": event["user"]})
+        with self._lock:
+            for user_id in self._room_users.get(event["room"], ()):
+                if user_id != event["user"]:
+                    for stream in self._streams.get(user_id, ()):
+                        stream.offer(data)
 
     def _on_presence(self, event):
         recipients = self.users_sharing(event["rooms"], exclude=event["user"])

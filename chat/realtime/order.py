@@ -6,6 +6,9 @@ What takes a place:
   message     a stored chat message                       (table `messages`)
   membership  one user joined, left, was kicked or banned (table `room_events`)
   room        one member removed by the room's deletion   (table `room_events`)
+  edit        a message's new text                        (table `room_events`)
+  delete      a message's deletion                        (table `room_events`)
+  reaction    an emoji added to or removed from a message (table `room_events`)
 
 Allocating a place increments the counter row inside the writer's transaction; the row
 stays locked until the commit, so places become visible in order: once place N is
@@ -13,18 +16,40 @@ committed, every place below N is committed too. Readers (history, resume, the o
 feed filling a gap) therefore never skip an entry that commits late.
 
 A log entry (what the bus carries and the hub applies) is a dict with "kind" and "seq":
-a message's fields for messages, {room, user, action} for the others.
+a message's fields for messages, {room, user, action} for the others, plus "message_id"
+for message changes, "emoji" for reactions and "message" (the Message as edited) for
+edits.
 """
 
 import uuid
+from typing import Any, Callable, NamedTuple
 
 from flask import current_app
 from sqlalchemy import select, update
 
 from chat.extensions import db
+from chat.message_view import serialize
 from chat.models import MESSAGE_SEQ, Counter, Membership, Message, Room, RoomEvent, utcnow
 
 REMOVALS = frozenset({"left", "kicked", "banned", "deleted"})
+# Entries that change who is in a room (the others change what a room's members see).
+MEMBERSHIP_KINDS = frozenset({"membership", "room"})
+MESSAGE_CHANGES = frozenset({"edit", "delete", "reaction"})
+
+
+class Change(NamedTuple):
+    """One entry for `commit_changes`. `message` is the message id of a message change;
+    `shown` the edited Message for an edit's live entry; `placed(seq)` is called with
+    the change's place before the commit (a reaction row records it)."""
+
+    kind: str
+    room: Any
+    user: Any
+    action: str
+    message: Any = None
+    emoji: str | None = None
+    shown: dict | None = None
+    placed: Callable[[int], None] | None = None
 
 
 def allocate(connection, count):
@@ -41,18 +66,28 @@ def committed_seq(session):
 
 
 def commit_changes(changes):
-    """Commits the request's transaction together with `changes` — (kind, room id, user
-    id, action) tuples, each given the next place in the order — then publishes them."""
+    """Commits the request's transaction together with `changes` (Change, or (kind,
+    room id, user id, action) tuples), each given the next place in the order, then
+    publishes them."""
     if not changes:
         db.session.commit()
         return
+    changes = [Change(*change) for change in changes]
     first = allocate(db.session, len(changes))
     now = utcnow()
-    rows = [RoomEvent(seq=first + i, room_id=room, user_id=user, kind=kind, action=action,
-                      created_at=now)
-            for i, (kind, room, user, action) in enumerate(changes)]
+    rows, entries = [], []
+    for seq, change in enumerate(changes, start=first):
+        row = RoomEvent(seq=seq, room_id=change.room, user_id=change.user, kind=change.kind,
+                        action=change.action, message_id=change.message, emoji=change.emoji,
+                        created_at=now)
+        if change.placed is not None:
+            change.placed(seq)
+        rows.append(row)
+        entry = row.to_entry()
+        if change.shown is not None:
+            entry["message"] = change.shown
+        entries.append(entry)
     db.session.add_all(rows)
-    entries = [row.to_entry() for row in rows]
     db.session.commit()
     current_app.extensions["realtime"].publish(
         log_event(entries, first, first + len(entries) - 1))
@@ -64,19 +99,37 @@ def log_event(entries, first, last):
     return {"type": "log", "from": first, "through": last, "entries": entries}
 
 
-def message_entry(message):
-    return {**message.to_dict(), "kind": "message", "seq": message.seq}
+def message_entries(session, messages):
+    """Stored Message rows as log entries."""
+    return [{**shown, "kind": "message", "seq": message.seq}
+            for message, shown in zip(messages, serialize(session, messages))]
 
 
 def read_range(session, first, last, rooms=None):
-    """Every entry with first <= seq <= last (of `rooms` only, if given), in seq order."""
-    messages = select(Message).where(Message.seq >= first, Message.seq <= last)
+    """Every entry with first <= seq <= last (of `rooms` only, if given), in seq order.
+    Deleted messages are left out (their deletion's entry still comes), and an edit
+    shows the message as it is now: replaying it leaves the latest text."""
+    messages = select(Message).where(Message.seq >= first, Message.seq <= last,
+                                     Message.deleted_at.is_(None))
     changes = select(RoomEvent).where(RoomEvent.seq >= first, RoomEvent.seq <= last)
     if rooms is not None:
         messages = messages.where(Message.room_id.in_(rooms))
         changes = changes.where(RoomEvent.room_id.in_(rooms))
-    entries = [message_entry(m) for m in session.scalars(messages)]
-    entries += [change.to_entry() for change in session.scalars(changes)]
+    entries = message_entries(session, session.scalars(messages).all())
+    changes = session.scalars(changes).all()
+    edited_ids = {c.message_id for c in changes if c.kind == "edit"}
+    edited = {}
+    if edited_ids:
+        rows = session.scalars(select(Message).where(
+            Message.id.in_(edited_ids), Message.deleted_at.is_(None))).all()
+        edited = {shown["id"]: shown for shown in serialize(session, rows)}
+    for change in changes:
+        entry = change.to_entry()
+        if change.kind == "edit":
+            if entry["message_id"] not in edited:
+                continue  # deleted since: its deletion follows
+            entry["message"] = edited[entry["message_id"]]
+        entries.append(entry)
     entries.sort(key=lambda entry: entry["seq"])
     return entries
 
@@ -97,7 +150,8 @@ class MembershipView:
             .where(Membership.user_id == user_id, Room.active))}
         self.changes = session.execute(
             select(RoomEvent.seq, RoomEvent.room_id, RoomEvent.action)
-            .where(RoomEvent.user_id == user_id, RoomEvent.seq > since)
+            .where(RoomEvent.user_id == user_id, RoomEvent.seq > since,
+                   RoomEvent.kind.in_(MEMBERSHIP_KINDS))
             .order_by(RoomEvent.seq)).all()
 
     def rooms_at(self, place):
@@ -119,9 +173,9 @@ class MembershipView:
 
 def replay(session, user_id, view, after, through):
     """What a user missed in (after, through]: the entries they were entitled to at each
-    place, in order — messages of rooms they were in at that place (rooms left since
-    included, up to the leave), membership changes of those rooms, and their own removal
-    by a room deletion."""
+    place, in order — messages and message changes of rooms they were in at that place
+    (rooms left since included, up to the leave), membership changes of those rooms, and
+    their own removal by a room deletion."""
     rooms_now = view.rooms_at(after)
     rooms = view.rooms_between(after, through)
     if not rooms:
@@ -130,7 +184,7 @@ def replay(session, user_id, view, after, through):
     out = []
     for entry in read_range(session, after + 1, through, rooms):
         room, kind = entry["room"], entry["kind"]
-        mine = kind != "message" and entry["user"] == me
+        mine = kind in MEMBERSHIP_KINDS and entry["user"] == me
         if kind == "room":
             if mine:
                 out.append(entry)

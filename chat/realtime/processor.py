@@ -26,7 +26,7 @@ import uuid
 from sqlalchemy import exc as sa_exc, select
 
 from chat.extensions import db, insert_for
-from chat.models import Message
+from chat.models import Mention, Message
 from chat.realtime import metrics, order
 
 log = logging.getLogger(__name__)
@@ -254,13 +254,14 @@ class StoredBatch:
 
 def store_batch(engine, batch):
     """One transaction: take len(batch) places, insert, commit. `batch` holds message
-    dicts (id, user, room, message, created_at_dt, ...). An id that is already stored (a
-    retry after an ambiguous commit; the same id posted to two workers) is not stored
-    again: the stored row is returned among `earlier`."""
+    dicts (id, user, room, message, reply_to, mentions, created_at_dt, ...). An id that is
+    already stored (a retry after an ambiguous commit; the same id posted to two workers)
+    is not stored again: the stored row is returned among `earlier`."""
     insert = insert_for(engine)
     rows = [{
         "id": uuid.UUID(m["id"]), "room_id": uuid.UUID(m["room"]),
         "user_id": uuid.UUID(m["user"]), "message": m["message"],
+        "reply_to": uuid.UUID(m["reply_to"]) if m.get("reply_to") else None,
         "created_at": m["created_at_dt"],
     } for m in batch]  # built before the transaction: the counter row is locked in it
     with engine.begin() as conn:
@@ -269,15 +270,27 @@ def store_batch(engine, batch):
             row["seq"] = first + i
         statement = insert(Message).on_conflict_do_nothing(index_elements=["id"])
         inserted = set(conn.execute(statement.returning(Message.id), rows).scalars())
-        missing = [row["id"] for row in rows if row["id"] not in inserted]
-        found = conn.execute(select(Message.__table__).where(Message.id.in_(missing))).all() \
-            if missing else []
+        mentions = [{"message_id": row["id"], "user_id": uuid.UUID(user), "room_id": row["room_id"],
+                     "seq": row["seq"], "position": position}
+                    for row, message in zip(rows, batch) if row["id"] in inserted
+                    for position, user in enumerate(message.get("mentions", ()))]
+        if mentions:
+            conn.execute(insert(Mention), mentions)
+    missing = [row["id"] for row in rows if row["id"] not in inserted]
     new = []
     for row, message in zip(rows, batch):
         if row["id"] in inserted:
             entry = {k: v for k, v in message.items() if k != "created_at_dt"}
             entry.update(kind="message", seq=row["seq"])
             new.append(entry)
-    earlier = [order.message_entry(Message(**row._mapping)) for row in found]
-    earlier.sort(key=lambda entry: entry["seq"])
-    return StoredBatch(first, first + len(batch) - 1, new, earlier)
+    return StoredBatch(first, first + len(batch) - 1, new, _stored(engine, missing))
+
+
+def _stored(engine, message_ids):
+    """The log entries of messages already stored under these ids, in order."""
+    if not message_ids:
+        return []
+    with engine.connect() as conn:
+        found = [Message(**row._mapping) for row in conn.execute(
+            select(Message.__table__).where(Message.id.in_(message_ids)).order_by(Message.seq))]
+        return order.message_entries(conn, found)

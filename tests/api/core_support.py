@@ -15,7 +15,8 @@ from tests.support.sse import SSEClient
 
 USER_FIELDS = {"id", "name", "api_user", "created_at"}
 ROOM_FIELDS = {"id", "name", "kind", "owner", "created_at"}
-MESSAGE_FIELDS = {"id", "user", "room", "message", "created_at"}
+MESSAGE_FIELDS = {"id", "user", "room", "message", "created_at", "reply_to", "edited_at",
+                  "mentions", "reactions"}
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -39,7 +40,12 @@ def assert_user(user: dict, **expected: Any) -> None:
 
 
 def assert_room(room: dict, **expected: Any) -> None:
-    assert set(room) == ROOM_FIELDS, room
+    """A Room; a direct room also carries `peer` (the other member, a User)."""
+    if room.get("kind") == "direct":
+        assert set(room) == ROOM_FIELDS | {"peer"}, room
+        assert_user(room["peer"])
+    else:
+        assert set(room) == ROOM_FIELDS, room
     assert UUID_RE.match(room["id"]), room
     assert room["kind"] in ("public", "private", "direct"), room
     parse_time(room["created_at"])
@@ -51,6 +57,8 @@ def assert_message(msg: dict, /, **expected: Any) -> None:
     assert set(msg) == MESSAGE_FIELDS, msg
     assert UUID_RE.match(msg["id"]), msg
     parse_time(msg["created_at"])
+    assert msg["edited_at"] is None or parse_time(msg["edited_at"])
+    assert isinstance(msg["mentions"], list) and isinstance(msg["reactions"], list), msg
     for key, value in expected.items():
         assert msg[key] == value, (key, msg)
 

@@ -188,7 +188,7 @@ def test_a_users_rooms_with_unread_counts(api):
     assert {me.general_room()["id"], mine["id"]} == set(rooms)
     for room in rooms.values():
         assert set(room) == {"id", "name", "kind", "owner", "created_at", "unread_count",
-                             "last_read"}, room
+                             "mention_count", "last_read"}, room
     assert rooms[mine["id"]]["unread_count"] == 3  # my own message does not count
     assert rooms[mine["id"]]["last_read"] is None
     assert {k: rooms[mine["id"]][k] for k in ("id", "name", "kind", "owner", "created_at")} \

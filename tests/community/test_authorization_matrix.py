@@ -207,6 +207,18 @@ def message_path(w: World, kind: str) -> str:
     return f"/rooms/{shared(kind, w)}/messages/{w.messages[kind]}"
 
 
+def members_fresh_message(w: World, c: Caller, kind: str) -> Req:
+    """A new message by the plain member in the shared room (a deletion uses it up);
+    callers without a working session aim at the shared message."""
+    if c.role in ("anon", "expired", "acct_ban"):
+        return Req(message_path(w, kind))
+    message = w.clients["member"].post_message(shared(kind, w), "to be deleted")
+    return Req(f"/rooms/{shared(kind, w)}/messages/{message['id']}")
+
+
+THUMBS_UP = "%F0%9F%91%8D"
+
+
 # -- the table -------------------------------------------------------------------------------
 
 U = "/v1/chats"
@@ -347,6 +359,26 @@ ROOM_ROWS = [
      {"public": (401, 401, 401, 200, 200, 403, 200, 200),
       "private": (401, 401, 401, 404, 200, 404, 200, 404)},
      lambda w, c, k: Req(message_path(w, k))),
+    ("PATCH", "/rooms/<uid:room_id>/messages/<uid:message_id>", "the owner's message",
+     {"public": (401, 401, 401, 403, 403, 403, 200, 403),
+      "private": (401, 401, 401, 404, 403, 404, 200, 404)},
+     lambda w, c, k: Req(message_path(w, k), {"message": f"edited by {c.role}"})),
+    ("DELETE", "/rooms/<uid:room_id>/messages/<uid:message_id>", "a member's new message",
+     {"public": (401, 401, 401, 403, 204, 403, 204, 204),
+      "private": (401, 401, 401, 404, 204, 404, 204, 204)},
+     members_fresh_message),
+    ("PUT", "/rooms/<uid:room_id>/messages/<uid:message_id>/reactions/<emoji>", "",
+     {"public": (401, 401, 401, 403, 204, 403, 204, 403),
+      "private": (401, 401, 401, 404, 204, 404, 204, 404)},
+     lambda w, c, k: Req(message_path(w, k) + f"/reactions/{THUMBS_UP}")),
+    ("DELETE", "/rooms/<uid:room_id>/messages/<uid:message_id>/reactions/<emoji>", "",
+     {"public": (401, 401, 401, 403, 204, 403, 204, 403),
+      "private": (401, 401, 401, 404, 204, 404, 204, 404)},
+     lambda w, c, k: Req(message_path(w, k) + f"/reactions/{THUMBS_UP}")),
+    ("POST", "/rooms/<uid:room_id>/typing", "",
+     {"public": (401, 401, 401, 403, 204, 403, 204, 403),
+      "private": (401, 401, 401, 404, 204, 404, 204, 404)},
+     lambda w, c, k: Req(f"/rooms/{shared(k, w)}/typing")),
     ("PUT", "/rooms/<uid:room_id>/read", "",
      {"public": (401, 401, 401, 403, 204, 403, 204, 403),
       "private": (401, 401, 401, 404, 204, 404, 204, 404)},

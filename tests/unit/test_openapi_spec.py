@@ -51,6 +51,11 @@ ENDPOINTS = {
     ("post", "/rooms/{id}/messages"),
     ("get", "/rooms/{id}/messages"),
     ("get", "/rooms/{id}/messages/{mid}"),
+    ("patch", "/rooms/{id}/messages/{mid}"),
+    ("delete", "/rooms/{id}/messages/{mid}"),
+    ("put", "/rooms/{id}/messages/{mid}/reactions/{emoji}"),
+    ("delete", "/rooms/{id}/messages/{mid}/reactions/{emoji}"),
+    ("post", "/rooms/{id}/typing"),
     ("put", "/rooms/{id}/read"),
     ("get", "/users/{id}/subscribe"),
     ("get", "/healthcheck"),
@@ -61,11 +66,6 @@ ENDPOINTS = {
 # but the server does not serve yet, so the OpenAPI document rightly leaves them out. Move
 # each into ENDPOINTS (and openapi_spec.py) in the change that builds it.
 PENDING_1_1 = {
-    ("patch", "/rooms/{id}/messages/{mid}"),
-    ("delete", "/rooms/{id}/messages/{mid}"),
-    ("put", "/rooms/{id}/messages/{mid}/reactions/{emoji}"),
-    ("delete", "/rooms/{id}/messages/{mid}/reactions/{emoji}"),
-    ("post", "/rooms/{id}/typing"),
     ("get", "/search/messages"),
 }
 # Pages outside /v1/chats (the document's only server), like the chat page at `/`.
@@ -75,7 +75,8 @@ PUBLIC = {("post", "/users"), ("post", "/sessions"), ("get", "/healthcheck"),
 WITH_BODY = {("post", "/users"), ("post", "/sessions"), ("post", "/rooms"),
              ("post", "/rooms/{id}/users"), ("post", "/rooms/{id}/invitations"),
              ("post", "/rooms/{id}/bans"), ("post", "/users/{id}/ban"),
-             ("post", "/rooms/{id}/messages"), ("put", "/rooms/{id}/read")}
+             ("post", "/rooms/{id}/messages"), ("put", "/rooms/{id}/read"),
+             ("patch", "/rooms/{id}/messages/{mid}")}
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,6 +263,12 @@ def test_bad_ids_and_bodies_are_400_large_bodies_413(spec):
      {"202", "400", "401", "403", "404", "409", "413", "429", "503"}),
     ("get", "/rooms/{id}/messages", {"200", "400", "401", "403", "404"}),
     ("get", "/rooms/{id}/messages/{mid}", {"200", "400", "401", "404"}),
+    ("patch", "/rooms/{id}/messages/{mid}", {"200", "400", "401", "403", "404", "413"}),
+    ("delete", "/rooms/{id}/messages/{mid}", {"204", "400", "401", "403", "404"}),
+    ("put", "/rooms/{id}/messages/{mid}/reactions/{emoji}", {"204", "400", "401", "403", "404"}),
+    ("delete", "/rooms/{id}/messages/{mid}/reactions/{emoji}",
+     {"204", "400", "401", "403", "404"}),
+    ("post", "/rooms/{id}/typing", {"204", "400", "401", "403", "404"}),
     ("put", "/rooms/{id}/read", {"204", "400", "401", "403", "404", "413"}),
     ("get", "/users/{id}/subscribe", {"200", "400", "401", "403", "429"}),
     ("get", "/healthcheck", {"200", "503"}),
@@ -330,7 +337,8 @@ def test_component_schemas(spec):
     message = schemas["Message"]
     assert message["additionalProperties"] is False
     assert set(message["properties"]) == set(message["required"]) == {
-        "id", "user", "room", "message", "created_at"}
+        "id", "user", "room", "message", "created_at", "reply_to", "edited_at", "mentions",
+        "reactions"}
     for name in ("User", "Room", "Invitation", "Ban", "Session", "Error", "Health"):
         assert "additionalProperties" not in schemas[name], name
     assert schemas["User"]["properties"]["api_user"]["type"] == ["string", "null"]
@@ -349,7 +357,8 @@ def test_component_schemas(spec):
 USER = {"id": UUID_A, "name": "alice", "api_user": None, "created_at": TS}
 ROOM = {"id": UUID_A, "name": "general", "kind": "public", "owner": None, "created_at": TS}
 MESSAGE = {"id": UUID_A, "user": UUID_B, "room": UUID_B, "message": "Hello",
-           "created_at": "2025-05-04T20:56:16Z"}
+           "created_at": "2025-05-04T20:56:16Z", "reply_to": None, "edited_at": None,
+           "mentions": [], "reactions": []}
 
 
 def test_response_schema_validates_real_shapes(spec):
@@ -365,12 +374,13 @@ def test_response_schema_validates_real_shapes(spec):
     assert not _valid(members, [USER])
 
     mine = response_schema(spec, "/users/{id}/rooms", "get", "200")
-    assert _valid(mine, [{**ROOM, "unread_count": 3, "last_read": None}])
+    assert _valid(mine, [{**ROOM, "unread_count": 3, "mention_count": 0, "last_read": None}])
     assert not _valid(mine, [ROOM])
     assert not _valid(response_schema(spec, "/rooms/{id}", "get", 200),
                       {**ROOM, "kind": "secret"})
     direct = response_schema(spec, "/users/{id}/direct", "put", 201)
-    assert _valid(direct, {**ROOM, "kind": "direct"})
+    assert _valid(direct, {**ROOM, "kind": "direct", "peer": USER})
+    assert not _valid(direct, {**ROOM, "kind": "direct"})
     assert not _valid(direct, ROOM)
 
 
