@@ -4,6 +4,7 @@ edits, deletions and reactions — each committed with its place in the order
 before it."""
 
 import re
+import uuid
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -82,7 +83,7 @@ def edit_message(room, message_id, user, text):
     message.edited_at = utcnow()
     db.session.execute(delete(Mention).where(Mention.message_id == message.id))
     db.session.add_all(
-        Mention(message_id=message.id, user_id=member, room_id=room.id, seq=message.seq,
+        Mention(message_id=message.id, user_id=uuid.UUID(member), room_id=room.id, seq=message.seq,
                 position=position)
         for position, member in enumerate(mentioned_members(room.id, text)))
     db.session.flush()

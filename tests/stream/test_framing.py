@@ -12,7 +12,7 @@ import requests
 
 from tests.support.sse import Comment, Event, Retry
 
-MESSAGE_FIELDS = {"id", "user", "room", "message", "created_at"}
+from tests.api.core_support import MESSAGE_FIELDS
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -11,7 +11,8 @@ from chat.realtime.order import log_event
 
 def _msg(seq, room="r"):
     return {"kind": "message", "seq": seq, "id": f"m{seq}", "user": "author", "room": room,
-            "message": f"text {seq}", "created_at": "2026-01-01T00:00:00.000000Z"}
+            "message": f"text {seq}", "created_at": "2026-01-01T00:00:00.000000Z",
+            "reply_to": None, "edited_at": None, "mentions": [], "reactions": []}
 
 
 def _member(seq, user, action, room="r"):
@@ -147,3 +148,39 @@ def test_a_feed_that_could_not_start_starts_on_its_next_use():
     assert feed.position == 2
     feed.offer(log.commit(_msg(3)))
     assert delivered == [3]
+
+
+def _change(seq, kind, user="author", room="r", **extra):
+    entry = {"kind": kind, "seq": seq, "room": room, "user": user, "message_id": "m1",
+             "action": {"edit": "edited", "delete": "deleted", "reaction": "added"}[kind]}
+    if kind == "edit":
+        entry["message"] = _msg(1)
+    if kind == "reaction":
+        entry["emoji"] = "👍"
+    return {**entry, **extra}
+
+
+def test_message_changes_reach_exactly_the_members_at_their_place():
+    hub, streams = _hub_with("alice", "bob")
+    entries = [_member(1, "alice", "joined"), _member(2, "bob", "joined"), _msg(3),
+               _change(4, "edit"), _member(5, "bob", "left"), _change(6, "reaction"),
+               _member(7, "bob", "joined"), _change(8, "delete")]
+    hub.handle({"type": "log", "entries": entries, "through": 8})
+    assert _received(streams["alice"]) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert _received(streams["bob"]) == [2, 3, 4, 5, 7, 8]  # not the reaction while away
+
+
+def test_typing_is_dropped_for_a_stream_that_is_behind_and_never_closes_it():
+    hub = Hub(max_streams_per_user=10, buffer_size=10)
+    streams = {}
+    for user in ("typist", "reader"):
+        streams[user] = hub.open(user, "session")
+        hub.rooms_loaded(streams[user], _View(), 0)
+    hub.handle({"type": "log", "through": 2,
+                "entries": [_member(1, "typist", "joined"), _member(2, "reader", "joined")]})
+    reader = streams["reader"]
+    for _ in range(20):
+        hub.handle({"type": "typing", "room": "r", "user": "typist"})
+    assert not reader.closed
+    assert _received(reader) == [1, 2, None, None, None]  # typing only up to half full
+    assert _received(streams["typist"]) == [1, 2]  # never one's own typing
