@@ -84,6 +84,7 @@ def from_environment(instance_path, env=None):
         "CHAT_SIGNUP_RATE_LIMIT": _rate(env, "CHAT_SIGNUP_RATE_LIMIT", "20/minute"),
         "CHAT_QUEUE_SIZE": _int(env, "CHAT_QUEUE_SIZE", 10000),
         "CHAT_PRESENCE_GRACE_SECONDS": _float(env, "CHAT_PRESENCE_GRACE_SECONDS", 5.0),
+        "CHAT_PRESENCE_ROOM_LIMIT": _int(env, "CHAT_PRESENCE_ROOM_LIMIT", 100),
         "CHAT_ACCEPT_TIMEOUT_SECONDS": _float(env, "CHAT_ACCEPT_TIMEOUT_SECONDS", 5.0,
                                               minimum=0.01),
         # Not part of the public contract: the processor's batch cap (benchmarks vary it)

@@ -4,6 +4,7 @@ from flask import Blueprint, current_app, g, request
 
 from chat.access import require_self
 from chat.errors import APIError
+from chat.models import utc
 from chat.realtime import get_realtime
 from chat.realtime.hub import TooManyStreams
 from chat.realtime.stream import open_stream
@@ -21,6 +22,7 @@ def subscribe(user_id):
                      or request.args.get("last_event_id") or None)
     try:
         return open_stream(get_realtime(), g.user.id, g.session.id, last_event_id,
+                           expires_at=utc(g.session.expires_at),
                            keepalive=config["CHAT_KEEPALIVE_SECONDS"],
                            replay_limit=config["CHAT_REPLAY_LIMIT"])
     except TooManyStreams:

@@ -5,6 +5,7 @@ that needs it does too)."""
 
 import logging
 import secrets
+import uuid
 import threading
 from contextlib import contextmanager
 
@@ -46,7 +47,8 @@ class Realtime:
         else:
             self.bus = LocalBus()
         self.presence = Presence(self.hub, config["CHAT_PRESENCE_GRACE_SECONDS"],
-                                 self.bus.publish, registry)
+                                 self.bus.publish, registry, self._presence_rooms)
+        self.presence_room_limit = config["CHAT_PRESENCE_ROOM_LIMIT"]
         self.processor = MessageProcessor(app, self.bus.publish, config["CHAT_QUEUE_SIZE"],
                                           config["CHAT_BATCH_SIZE"])
         self.bus.subscribe(self._receive)
@@ -121,6 +123,15 @@ class Realtime:
                     name=DEPLOYMENT_ID, value=secrets.randbits(62)).on_conflict_do_nothing())
                 session.commit()
             return session.scalar(query)
+
+    def _presence_rooms(self, rooms):
+        """The rooms among `rooms` that carry presence: direct ones, and those of at
+        most CHAT_PRESENCE_ROOM_LIMIT members."""
+        if not rooms:
+            return set()
+        with self._database() as session:
+            return {str(room) for room in order.small_rooms(
+                session, [uuid.UUID(r) for r in rooms], self.presence_room_limit)}
 
     def _fetch_range(self, first, last):
         with self._database() as session:

@@ -25,7 +25,7 @@ import uuid
 from typing import Any, Callable, NamedTuple
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 
 from chat.extensions import db
 from chat.message_view import serialize
@@ -132,6 +132,14 @@ def read_range(session, first, last, rooms=None):
         entries.append(entry)
     entries.sort(key=lambda entry: entry["seq"])
     return entries
+
+
+def small_rooms(session, room_ids, limit):
+    """The direct rooms among `room_ids`, and those of at most `limit` members."""
+    members = (select(func.count(Membership.user_id)).where(Membership.room_id == Room.id)
+               .correlate(Room).scalar_subquery())
+    return set(session.scalars(select(Room.id).where(
+        Room.id.in_(room_ids), or_(Room.kind == "direct", members <= limit))))
 
 
 class MembershipView:

@@ -5,6 +5,9 @@ Each worker tracks its own users; a registry says whether the user has streams o
 worker: trivially this one without a broker, a Redis sorted set per user (one member per
 worker, scored by a heartbeat deadline so a crashed worker's users expire) with one.
 Announcements go out as `presence` bus events so every worker tells its local streams.
+Only rooms of at most CHAT_PRESENCE_ROOM_LIMIT members, and direct rooms, carry them
+(`announced_rooms`): a thousand people connecting to one large room would otherwise cost
+a million events.
 """
 
 import logging
@@ -75,11 +78,14 @@ class RedisRegistry:
 
 
 class Presence:
-    def __init__(self, hub, grace_seconds, publish, registry=None):
+    def __init__(self, hub, grace_seconds, publish, registry=None,
+                 announced_rooms=lambda rooms: rooms):
         self.hub = hub
         self.grace_seconds = grace_seconds
         self.publish = publish
         self.registry = registry or LocalRegistry()
+        # rooms -> those of them whose members hear the user's presence
+        self.announced_rooms = announced_rooms
         self._lock = threading.Lock()
         self._online = set()  # users with a stream here, or within their grace period
         self._offline_timers = {}  # user id -> Timer announcing offline
@@ -138,8 +144,14 @@ class Presence:
             return True
 
     def _announce(self, user_id, status, rooms):
-        self.publish({"type": "presence", "user": user_id, "status": status,
-                      "rooms": sorted(rooms)})
+        try:
+            rooms = self.announced_rooms(rooms)
+        except Exception:  # the database is down: no event beats a flood of them
+            log.warning("presence: room sizes unavailable; not announcing", exc_info=True)
+            return
+        if rooms:
+            self.publish({"type": "presence", "user": user_id, "status": status,
+                          "rooms": sorted(rooms)})
 
     def heartbeat(self):
         """Keeps this worker's claims alive in the registry (called periodically)."""

@@ -16,6 +16,7 @@ import random
 import socket
 import struct
 import uuid
+from datetime import datetime, timezone
 
 import gevent
 from flask import Response, request, stream_with_context
@@ -42,8 +43,10 @@ def _retry():
     return events.retry(random.randint(*RETRY_MS))
 
 
-def open_stream(realtime, user_id, session_id, last_event_id, keepalive, replay_limit):
-    """Registers the stream and returns the streaming response. Raises TooManyStreams."""
+def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepalive,
+                replay_limit):
+    """Registers the stream and returns the streaming response; it ends when the session
+    expires (`expires_at`, aware UTC), like on sign-out. Raises TooManyStreams."""
     hub = realtime.hub
     try:
         stream = hub.open(str(user_id), str(session_id))
@@ -73,9 +76,13 @@ def open_stream(realtime, user_id, session_id, last_event_id, keepalive, replay_
             last_seq = position
             yield from _joined(missed)
             while not stream.closed:
-                item = stream.get(keepalive)
+                left = (expires_at - datetime.now(timezone.utc)).total_seconds()
+                if left <= 0:
+                    return  # the session expired: the client must sign in again
+                item = stream.get(min(keepalive, left))
                 if item is None:
-                    yield events.KEEPALIVE
+                    if left > keepalive:
+                        yield events.KEEPALIVE
                     continue
                 # Everything already buffered goes out in one write: under load one
                 # write per event costs more than the events themselves.
