@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from chat import api, cli, config, errors, ratelimit, realtime
 from chat.auth import authenticate
+from chat.body_deadline import BodyDeadline
 from chat.extensions import db, migrate
 from chat.realtime import metrics
 from chat.validation import UUIDConverter
@@ -28,6 +29,8 @@ def create_app(test_config=None):
     app.json.sort_keys = False
     # A PaaS router terminates TLS: trust its X-Forwarded-* so cookies get `Secure`.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    app.wsgi_app = BodyDeadline(app.wsgi_app, app.config["CHAT_BODY_TIMEOUT_SECONDS"],
+                                app.config["MAX_CONTENT_LENGTH"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     db.init_app(app)

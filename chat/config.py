@@ -72,6 +72,9 @@ def from_environment(instance_path, env=None):
         "DATABASE_POOL_SIZE": _int(env, "DATABASE_POOL_SIZE", 5),
         "REDIS_URL": env.get("REDIS_URL") or None,
         "MAX_CONTENT_LENGTH": 64 * 1024,
+        # Ours: the longest a client may take to send a request body (then 408).
+        "CHAT_BODY_TIMEOUT_SECONDS": _float(env, "CHAT_BODY_TIMEOUT_SECONDS", 10.0,
+                                            minimum=0.1),
         "CHAT_SESSION_DAYS": _int(env, "CHAT_SESSION_DAYS", 30),
         "CHAT_KEEPALIVE_SECONDS": _float(env, "CHAT_KEEPALIVE_SECONDS", 15.0, minimum=0.05),
         "CHAT_REPLAY_LIMIT": _int(env, "CHAT_REPLAY_LIMIT", 10000),

@@ -33,7 +33,7 @@ ERROR_CODES = [
     "empty_message", "message_too_long", "invalid_cursor", "unauthenticated",
     "invalid_credentials", "forbidden", "banned", "not_member", "not_found",
     "method_not_allowed", "name_taken", "conflict", "payload_too_large", "rate_limited",
-    "overloaded", "internal_error",
+    "overloaded", "internal_error", "request_timeout",
 ]
 
 # Which codes go with which status, as API.md uses them. Individual operations narrow
