@@ -4,7 +4,7 @@ import logging
 import secrets
 
 from flask import jsonify
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from chat.extensions import db
@@ -106,4 +106,6 @@ def init_app(app):
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(OperationalError, _handle_database_unavailable)
     app.register_error_handler(InterfaceError, _handle_database_unavailable)
+    # Every pooled connection stayed busy for pool_timeout: overloaded, not a bug.
+    app.register_error_handler(PoolTimeout, _handle_database_unavailable)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -55,9 +55,14 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
         # after `retry` with its Last-Event-ID and resumes on a server that is up.
         return Response(_retry(), mimetype="text/event-stream", headers=SSE_HEADERS)
     try:
+        # The feed reads with a connection of its own, under its lock: holding the
+        # request's connection meanwhile would let concurrent opens take every pooled
+        # connection and wait for each other (until the pool's timeout).
+        db.session.close()
         committed = realtime.feed.catch_up()
         anchor, reset = _anchor(last_event_id, committed)
         view = order.MembershipView(db.session, user_id, anchor)  # anchor <= committed
+        db.session.close()  # presence, announced by rooms_loaded, reads with its own
         rooms, position = hub.rooms_loaded(stream, view, committed)
         missed = reset or _replay(user_id, view, anchor, position, replay_limit)
     except BaseException:
