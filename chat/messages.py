@@ -12,9 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from chat.errors import APIError, forbidden, not_found
 from chat.extensions import db
 from chat.message_view import serialize
+from chat.models import Membership, Mention, Message, Reaction, User, utcnow
 from chat.ratelimit import get_limits
 from chat.realtime import publish
-from chat.models import Membership, Mention, Message, Reaction, User, utcnow
 from chat.realtime.order import Change, commit_changes
 
 # "@name" as a whole name: not inside a word or an e-mail address.
@@ -58,7 +58,7 @@ def check_reply_target(room, message_id, pending):
 # -- changes to stored messages ---------------------------------------------------------
 
 
-def shown(message):
+def _shown(message):
     return serialize(db.session, [message])[0]
 
 
@@ -83,11 +83,11 @@ def edit_message(room, message_id, user, text):
     message.edited_at = utcnow()
     db.session.execute(delete(Mention).where(Mention.message_id == message.id))
     db.session.add_all(
-        Mention(message_id=message.id, user_id=uuid.UUID(member), room_id=room.id, seq=message.seq,
-                position=position)
+        Mention(message_id=message.id, user_id=uuid.UUID(member), room_id=room.id,
+                seq=message.seq, position=position)
         for position, member in enumerate(mentioned_members(room.id, text)))
     db.session.flush()
-    edited = shown(message)
+    edited = _shown(message)
     commit_changes([Change("edit", room.id, user.id, "edited", message=message.id,
                            shown=edited)])
     return edited

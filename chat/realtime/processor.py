@@ -270,8 +270,8 @@ def store_batch(engine, batch):
             row["seq"] = first + i
         statement = insert(Message).on_conflict_do_nothing(index_elements=["id"])
         inserted = set(conn.execute(statement.returning(Message.id), rows).scalars())
-        mentions = [{"message_id": row["id"], "user_id": uuid.UUID(user), "room_id": row["room_id"],
-                     "seq": row["seq"], "position": position}
+        mentions = [{"message_id": row["id"], "user_id": uuid.UUID(user),
+                     "room_id": row["room_id"], "seq": row["seq"], "position": position}
                     for row, message in zip(rows, batch) if row["id"] in inserted
                     for position, user in enumerate(message.get("mentions", ()))]
         if mentions:
