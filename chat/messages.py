@@ -1,24 +1,71 @@
-"""Messages: what a post carries (mentions, reply), and the changes to stored messages —
-edits, deletions and reactions — each committed with its place in the order
+"""Messages: posting (a durable 202: the processor commits it first), what a post
+carries (mentions, reply), history and read markers, and the changes to stored messages
+— edits, deletions and reactions — each committed with its place in the order
 (chat/realtime/order.py), so every member's stream applies it right after the messages
 before it."""
 
 import re
+import time
 import uuid
 
-from sqlalchemy import delete, func, select
+from flask import current_app
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from chat.errors import APIError, forbidden, not_found
+from chat.errors import APIError, conflict, forbidden, not_found
 from chat.extensions import db
 from chat.message_view import serialize
-from chat.models import Membership, Mention, Message, Reaction, User, utcnow
+from chat.models import Membership, Mention, Message, Reaction, User, isoformat, utcnow
 from chat.ratelimit import get_limits
 from chat.realtime import publish
+from chat.realtime.events import public_message
 from chat.realtime.order import Change, commit_changes
+from chat.realtime.processor import Overloaded
 
 # "@name" as a whole name: not inside a word or an e-mail address.
 MENTION = re.compile(r"(?<![A-Za-z0-9_.@-])@([A-Za-z0-9_.-]+)")
+
+
+# -- posting ---------------------------------------------------------------------------
+
+
+def accept_post(processor, room, user, text, message_id, reply_to, accept_timeout):
+    """Hands the message to the processor and returns it once committed (a 202 is
+    durable). A client id already stored answers with the original (same author) or
+    409; a commit that takes longer than `accept_timeout` is a 503, after which posting
+    again with the same id is safe."""
+    if message_id is not None:
+        stored = db.session.get(Message, message_id)
+        if stored is not None:
+            if stored.user_id != user.id:
+                raise conflict("This message id is already used")
+            return _shown(stored)
+    reply_to = check_reply_target(room, reply_to, processor.pending)
+    current_app.extensions["post_limiter"].hit(user.id)
+    now = utcnow()
+    message = {
+        "id": str(message_id or uuid.uuid4()), "user": str(user.id), "room": str(room.id),
+        "message": text, "created_at": isoformat(now), "reply_to": reply_to,
+        "edited_at": None, "mentions": mentioned_members(room.id, text), "reactions": [],
+        "created_at_dt": now, "accepted_at": time.time(),
+    }
+    try:
+        ticket = processor.submit(message)  # one waiting under the same id is joined
+    except Overloaded:
+        raise _busy() from None
+    db.session.close()  # hold no pooled connection while waiting for the commit
+    if not ticket.wait(accept_timeout):
+        raise _busy()  # it may still be stored: posting again with the same id is safe
+    if ticket.outcome != "stored":
+        raise conflict("The message could not be stored")
+    if ticket.stored["user"] != message["user"]:  # the same id raced in from someone else
+        raise conflict("This message id is already used")
+    return public_message(ticket.stored)
+
+
+def _busy():
+    return APIError(503, "overloaded", "The server is busy; retry shortly",
+                    {"Retry-After": "1"})
 
 
 # -- what a post carries ----------------------------------------------------------------
@@ -53,6 +100,68 @@ def check_reply_target(room, message_id, pending):
     if stored_room != room.id and (waiting is None or waiting["room"] != str(room.id)):
         raise APIError(400, "validation_error", "'reply_to' is not a message of this room")
     return str(message_id)
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def _cursor_seq(room, message_id, name):
+    """The place of a cursor message of the room (deleted ones included: their ids stay
+    valid cursors); 400 invalid_cursor for any other id."""
+    if message_id is None:
+        return None
+    seq = db.session.scalar(select(Message.seq).where(
+        Message.id == message_id, Message.room_id == room.id))
+    if seq is None:
+        raise APIError(400, "invalid_cursor", f"'{name}' is not a message of this room")
+    return seq
+
+
+def history_page(room, limit, before_id, after_id):
+    """Up to `limit` live messages, oldest first: after `after_id`, before `before_id`,
+    or the newest."""
+    before = _cursor_seq(room, before_id, "before")
+    after = _cursor_seq(room, after_id, "after")
+    query = select(Message).where(Message.room_id == room.id, Message.deleted_at.is_(None))
+    if after is not None:
+        page = db.session.scalars(
+            query.where(Message.seq > after).order_by(Message.seq).limit(limit)).all()
+    else:
+        if before is not None:
+            query = query.where(Message.seq < before)
+        page = db.session.scalars(query.order_by(Message.seq.desc()).limit(limit)).all()
+        page.reverse()
+    return serialize(db.session, page)
+
+
+def one_message(room, message_id, pending):
+    """The message, stored or accepted and about to be (`pending(id)`: the processor's
+    view); 404 for a deleted one or one of another room."""
+    message = db.session.get(Message, message_id)
+    if message is not None and message.room_id == room.id:
+        if message.deleted_at is not None:
+            raise not_found("This message was deleted")
+        return _shown(message)
+    waiting = pending(message_id)
+    if waiting is not None and waiting["room"] == str(room.id):
+        return public_message(waiting)
+    raise not_found("No such message")
+
+
+def mark_read(room, user, message_id):
+    """Moves the user's read marker forward (never back); the user's streams hear it."""
+    seq = db.session.scalar(select(Message.seq).where(
+        Message.id == message_id, Message.room_id == room.id))
+    if seq is None:
+        raise not_found("No such message in this room")
+    moved = db.session.execute(
+        update(Membership)
+        .where(Membership.room_id == room.id, Membership.user_id == user.id,
+               (Membership.last_read_seq.is_(None)) | (Membership.last_read_seq < seq))
+        .values(last_read_seq=seq, last_read_id=message_id)).rowcount
+    db.session.commit()
+    if moved:
+        publish("read", user=str(user.id), room=str(room.id), message=str(message_id))
 
 
 # -- changes to stored messages ---------------------------------------------------------
