@@ -15,7 +15,7 @@ import { announcement, renderTimeline, timelineEntries } from "./timeline.js";
 
 const PAGE_SIZE = 50;
 const ERROR_MS = 6000; // transient banners fade after this
-const NOTICE_MS = 8000;
+const NOTICE_MS = 6000;
 const $ = (id) => document.getElementById(id);
 
 function initialState() {
