@@ -199,3 +199,48 @@ def test_outbox_retries_with_the_same_id_and_offers_retry_when_refused(live_serv
     expect(lea.message_with_text("to be discarded")).to_have_count(0)
     expect(lea.page.locator("[data-testid=message].pending")).to_have_count(0)
     expect(lea.messages.last).not_to_have_class(PENDING)
+
+
+def test_messages_not_yet_sent_survive_a_reload(live_server, open_page, problems):
+    problems.allow_console(r"ERR_FAILED|ERR_CONNECTION_REFUSED")  # the posts refused below
+    max_ = open_page(live_server.url, "max").sign_up("max")
+    max_.open_room("general")
+    observer = ChatClient(live_server.api).register()
+    general = observer.general_room()["id"]
+
+    # The server cannot be reached for posts: the messages wait in the outbox.
+    def unreachable(route: Route) -> None:
+        if route.request.method == "POST":
+            route.abort("connectionrefused")
+        else:
+            route.continue_()
+
+    max_.page.route("**/v1/chats/rooms/*/messages", unreachable)
+    texts = ["typed before the reload 1", "typed before the reload 2",
+             "typed before the reload 3"]
+    for text in texts:
+        max_.composer.fill(text)
+        max_.composer.press("Enter")
+    expect(max_.page.locator("[data-testid=message].pending")).to_have_count(3)
+    ids = max_.page.eval_on_selector_all(
+        "[data-testid=message].pending", "nodes => nodes.map(n => n.dataset.messageId)")
+
+    # Reloaded, the page still has them, pending, in order, under the same ids.
+    max_.page.reload()
+    expect(max_.state).to_have_text("live")
+    expect(max_.title).to_have_text("general")
+    pending = max_.page.locator("[data-testid=message].pending")
+    expect(pending).to_have_count(3)
+    assert max_.page.eval_on_selector_all(
+        "[data-testid=message].pending", "nodes => nodes.map(n => n.dataset.messageId)") == ids
+
+    # Reachable again: "Retry now" sends them without waiting out the backoff.
+    max_.page.unroute("**/v1/chats/rooms/*/messages")
+    retry = max_.message(ids[0]).get_by_test_id("message-retry")
+    expect(retry).to_be_visible()
+    retry.click()
+    for message_id, text in zip(ids, texts):
+        expect_confirmed(max_.message(message_id), text)
+    stored = [m for m in observer.history(general, limit=50) if m["id"] in ids]
+    assert [m["message"] for m in stored] == texts
+    observer.close()

@@ -8,7 +8,7 @@ import {
 } from "./attention.js";
 import { appendLive, createStore, mergeHistory } from "./messages.js";
 import { createOutbox } from "./outbox.js";
-import { lastEventId, lastRoom, roomFromUrl, setUrlRoom, signedInHint } from "./place.js";
+import { lastEventId, lastRoom, roomFromUrl, setUrlRoom, signedInHint, unsent } from "./place.js";
 import { fillList, invitationItem, memberItem, publicRoomItem, roomItem } from "./render.js";
 import { openStream } from "./stream.js";
 import { announcement, renderTimeline, timelineEntries } from "./timeline.js";
@@ -184,7 +184,10 @@ function startSession(user) {
   renderRoomHeader();
   renderNotifyState();
   state.stream = openStream(user.id, streamHandlers);
-  refreshRooms().then(() => restorePlace(user));
+  refreshRooms().then(() => {
+    resendUnsent(user);
+    restorePlace(user);
+  });
   refreshInvitations();
 }
 
@@ -198,7 +201,10 @@ function restorePlace(user) {
 
 function endSession() {
   state.stream?.stop();
-  if (state.me) lastEventId.set(state.me.id, null); // a new session loads history anew
+  if (state.me) {
+    lastEventId.set(state.me.id, null); // a new session loads history anew
+    unsent.set(state.me.id, []);
+  }
   signedInHint.set(false);
   state = initialState();
   timelineNodes.clear();
@@ -551,6 +557,7 @@ const timelineContext = {
   onDiscard: (msg) => {
     if (!state.outboxes.get(msg.room)?.discard(msg)) return;
     state.pending.delete(msg.id);
+    saveUnsent();
     renderMessages();
     $("composer").focus();
   },
@@ -650,12 +657,34 @@ function outboxFor(roomId) {
       isActive: () => state.me === me,
       onChange: (msg) => {
         if (state.me !== me || !state.pending.has(msg.id)) return;
+        saveUnsent();
         if (msg.state === "failed") showError(new api.ApiError(0, "not_sent", `Not sent: ${msg.error}`));
         if (roomId === state.currentRoomId) renderMessages();
       },
     }));
   }
   return state.outboxes.get(roomId);
+}
+
+// What a reload must send again: my messages the server has not accepted yet.
+function saveUnsent() {
+  if (!state.me) return;
+  const list = [...state.pending.values()].filter((msg) => msg.state !== "sent")
+    .map(({ id, room, user, message, created_at }) => ({ id, room, user, message, created_at }));
+  unsent.set(state.me.id, list);
+}
+
+// After a reload: queue again, in their order, the messages the last page could not
+// send (those of rooms I am still in; history or the stream drop any already stored).
+function resendUnsent(user) {
+  if (state.me !== user) return;
+  for (const msg of unsent.get(user.id)) {
+    if (!state.rooms.has(msg.room) || state.pending.has(msg.id) || msg.user !== user.id) continue;
+    if (state.stores.get(msg.room)?.ids.has(msg.id)) continue;
+    state.pending.set(msg.id, msg);
+    outboxFor(msg.room).add(msg);
+  }
+  renderMessages();
 }
 
 // Shows the message as pending at once and queues it; it stops being pending when it
@@ -689,7 +718,7 @@ function composerKeydown(event) {
 function onMessage(msg, eventId) {
   if (!state.me) return;
   lastEventId.set(state.me.id, eventId || msg.id); // where a reload resumes
-  state.pending.delete(msg.id);
+  if (state.pending.delete(msg.id)) saveUnsent();
   const store = state.stores.get(msg.room);
   const isNew = store ? appendLive(store, msg) : true;
   if (isNew && msg.user !== state.me.id) {

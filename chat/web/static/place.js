@@ -59,3 +59,19 @@ export const signedInHint = {
   get: () => read(localStorage, "signed-in") === "1",
   set: (on) => write(localStorage, "signed-in", on ? "1" : null),
 };
+
+// My messages not yet accepted by the server, in typed order, per user and tab: a
+// reload (or a crash of the tab's page) while offline must not lose what I typed.
+// They keep their ids, so sending them again can never store one twice.
+export const unsent = {
+  get(userId) {
+    try {
+      const list = JSON.parse(read(sessionStorage, `unsent:${userId}`) ?? "[]");
+      return Array.isArray(list) ? list : [];
+    } catch {
+      return [];
+    }
+  },
+  set: (userId, list) =>
+    write(sessionStorage, `unsent:${userId}`, list.length ? JSON.stringify(list) : null),
+};
