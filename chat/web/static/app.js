@@ -34,6 +34,7 @@ function initialState() {
     online: new Map(), // user id -> boolean
     directPeers: new Map(), // direct room id -> the other person's name
     unseenBelow: 0, // messages that arrived while scrolled up (the jump button)
+    departing: new Set(), // rooms I am leaving or deleting myself: my words, not the event's
   };
 }
 
@@ -337,7 +338,7 @@ const leaveRoom = action(async () => {
     ok: "Leave room",
   });
   if (!ok) return;
-  await api.leave(room.id, state.me.id);
+  await departFrom(room, () => api.leave(room.id, state.me.id));
   forgetRoom(room.id, `You left ${roomLabel(room)}.`);
   showNotice(`You left ${roomLabel(room)}.`);
   refreshRooms();
@@ -352,11 +353,24 @@ const deleteRoom = action(async () => {
     ok: "Delete room",
   });
   if (!ok) return;
-  await api.deleteRoom(room.id);
+  await departFrom(room, () => api.deleteRoom(room.id));
   forgetRoom(room.id, `You deleted ${roomLabel(room)}.`);
   showNotice(`You deleted ${roomLabel(room)}.`);
   refreshRooms();
 });
+
+// Runs my own leave/delete request. Its stream event may come before the answer; it
+// must not replace "You deleted x" with "x was deleted" (or say it twice). The caller
+// forgets the room right after, before any other event can be handled, so events
+// after that find no room to speak of.
+async function departFrom(room, request) {
+  state.departing.add(room.id);
+  try {
+    await request();
+  } finally {
+    state.departing.delete(room.id);
+  }
+}
 
 async function createRoom() {
   const name = $("new-room-name").value.trim();
@@ -772,6 +786,7 @@ const GONE = { left: "You left", kicked: "You were removed from", banned: "You w
 
 function onMembership({ room, user, action: what }) {
   if (user === state.me.id) {
+    if (state.departing.has(room)) return; // leaveRoom says it
     if (what === "joined") {
       dropInvitationsFor(room);
     } else {
@@ -792,7 +807,7 @@ function onMembership({ room, user, action: what }) {
 
 function onRoom({ room, action: what, info }) {
   if (what === "created") return roomCreated(info);
-  if (what !== "deleted") return;
+  if (what !== "deleted" || state.departing.has(room)) return; // deleteRoom says it
   const known = state.rooms.get(room);
   const text = known ? `${roomLabel(known)} was deleted.` : null;
   forgetRoom(room, text);
