@@ -152,7 +152,7 @@ def test_offline_burst_is_stored_in_typed_order(live_server, open_page, problems
 
 
 def test_outbox_retries_with_the_same_id_and_offers_retry_when_refused(live_server, open_page,
-                                                                        problems):
+                                                                        problems, artifacts):
     problems.allow_console(r"status of (503|403) .*/messages\]$")  # the answers faked below
     lea = open_page(live_server.url, "lea").sign_up("lea")
     lea.open_room("general")
@@ -192,6 +192,7 @@ def test_outbox_retries_with_the_same_id_and_offers_retry_when_refused(live_serv
     expect(lea.tid("error")).to_contain_text("Refused for the test")
     discard = lea.post("to be discarded")
     expect(discard).to_have_class(re.compile(r"\bfailed\b"))
+    lea.shot(artifacts, "34-message-not-sent")
     refused["on"] = False
     failed.get_by_test_id("message-retry").click()
     expect_confirmed(failed, "refused at first")

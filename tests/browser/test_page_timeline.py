@@ -28,7 +28,7 @@ def post(client: ChatClient, room_id: str, text: str) -> dict:
     return client.post_message(room_id, text, id=str(uuid.uuid4()))
 
 
-def test_timeline_groups_dividers_links_and_jump_button(live_server, open_page):
+def test_timeline_groups_dividers_links_and_jump_button(live_server, open_page, artifacts):
     mia = open_page(live_server.url, "mia").sign_up("mia")
     nils = ChatClient(live_server.api).register("nils")
     general = nils.general_room()["id"]
@@ -48,6 +48,7 @@ def test_timeline_groups_dividers_links_and_jump_button(live_server, open_page):
     expect(divider).to_have_count(1)
     assert divider.evaluate("n => n.previousElementSibling.dataset.messageId") == read_up_to["id"]
     assert divider.evaluate("n => n.nextElementSibling.dataset.messageId") == unseen[0]["id"]
+    mia.shot(artifacts, "30-unread-divider")
 
     # Grouping: Nils's messages within five minutes form one group; Mia's breaks it.
     expect(mia.message(unseen[0]["id"])).not_to_have_class(CONTINUED)  # after the divider
@@ -94,9 +95,10 @@ def test_timeline_groups_dividers_links_and_jump_button(live_server, open_page):
     expect(mia.tid("announcer")).to_have_text(f"nils: {text}")
 
     # Scrolled up, arrivals don't move the view; a button offers the way down.
+    # (Few but tall messages: the server allows a user 20 posts a second.)
     last = None
-    for n in range(30):
-        last = post(nils, general, f"filler {n}")
+    for n in range(8):
+        last = post(nils, general, "\n".join(f"filler {n}, line {i}" for i in range(8)))
     expect(mia.message(last["id"])).to_have_count(1)
     box = mia.tid("messages")
     box.evaluate("n => { n.scrollTop = 0; }")
@@ -107,13 +109,14 @@ def test_timeline_groups_dividers_links_and_jump_button(live_server, open_page):
     expect(jump).to_be_visible()
     expect(jump).to_have_text(re.compile(r"^1 new message"))
     assert box.evaluate("n => n.scrollTop") < 100, "the view was moved"
+    mia.shot(artifacts, "31-jump-button")
     jump.click()
     expect(jump).to_be_hidden()
     expect(mia.message(newest["id"])).to_be_in_viewport()
     nils.close()
 
 
-def test_live_room_list_kick_and_delete_with_confirmations(live_server, open_page):
+def test_live_room_list_kick_and_delete_with_confirmations(live_server, open_page, artifacts):
     olga = open_page(live_server.url, "olga").sign_up("olga")
     pete = open_page(live_server.url, "pete").sign_up("pete")
     olga.page.evaluate("window.__sameDocument = true")
@@ -138,6 +141,7 @@ def test_live_room_list_kick_and_delete_with_confirmations(live_server, open_pag
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("Leave fresh-news?")
     expect(olga.tid("confirm-cancel")).to_be_focused()
+    olga.shot(artifacts, "32-confirm-leave")
     olga.page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     expect(leave).to_be_focused()
@@ -151,6 +155,7 @@ def test_live_room_list_kick_and_delete_with_confirmations(live_server, open_pag
     expect(olga.room_item("fresh-news")).to_have_count(0)
     expect(olga.title).to_have_text("No room open")
     assert "#/rooms/" not in olga.page.url
+    olga.shot(artifacts, "33-kicked")
 
     # Deleted: Pete confirms; Olga, back in the room, is told.
     second = pete_api.create_room("doomed-room")
