@@ -491,6 +491,12 @@ function closeRoom(reason = null) {
   const hint = $("room-empty");
   hint.textContent = reason ?? hint.dataset.defaultText;
   hint.classList.toggle("room-gone", Boolean(reason));
+  // Focus was in the room that just went away (e.g. the composer): keep keyboard and
+  // screen reader users in place, on the reason.
+  const active = document.activeElement;
+  const lost = !active || active === document.body
+    || ($("room").contains(active) && active !== hint && !active.checkVisibility());
+  if (reason && lost) hint.focus();
 }
 
 // Back/forward (and a hand-edited URL) move between rooms.
@@ -756,8 +762,14 @@ function announce(msg) {
 }
 
 async function notifyAbout(msg) {
-  const room = state.rooms.get(msg.room);
-  if (!room || notificationPermission() !== "granted") return;
+  if (notificationPermission() !== "granted" || !document.hidden) return;
+  let room = state.rooms.get(msg.room);
+  if (!room) {
+    // Most likely someone's first direct message: its room is not listed yet.
+    await refreshRooms();
+    room = state.rooms.get(msg.room);
+  }
+  if (!room) return;
   const user = await lookupUser(msg.user).catch(() => null);
   if (!state.me) return;
   maybeNotify({
