@@ -1,17 +1,20 @@
 // The chat page: state, event wiring and the flows a person uses.
 // How messages look is timeline.js; sending is outbox.js; where the person is (URL,
-// last room, stream position) is place.js; notifications and the title, attention.js.
+// last room, stream position) is place.js; notifications and the title, attention.js;
+// banners and confirmations, feedback.js; user names, users.js.
 
 import * as api from "./api.js";
 import {
   PRODUCT, maybeNotify, notificationPermission, requestNotifications, setUnreadTitle,
 } from "./attention.js";
+import { confirmAction, flash, hideFlash } from "./feedback.js";
 import { appendLive, createStore, mergeHistory } from "./messages.js";
 import { createOutbox } from "./outbox.js";
 import { lastEventId, lastRoom, roomFromUrl, setUrlRoom, signedInHint, unsent } from "./place.js";
 import { fillList, invitationItem, memberItem, publicRoomItem, roomItem } from "./render.js";
 import { openStream } from "./stream.js";
 import { announcement, renderTimeline, timelineEntries } from "./timeline.js";
+import { authorName, findUserByName, lookupUser, names, rememberUser } from "./users.js";
 
 const PAGE_SIZE = 50;
 const ERROR_MS = 6000; // transient banners fade after this
@@ -41,63 +44,7 @@ function initialState() {
 let state = initialState();
 const timelineNodes = new Map(); // entry key -> <li>, for the current room
 
-// ---------------------------------------------------------------- users
-
-const users = new Map(); // id -> Promise<User>
-const names = new Map(); // id -> name, once known
-
-function rememberUser(user) {
-  names.set(user.id, user.name);
-  users.set(user.id, Promise.resolve(user));
-}
-
-function lookupUser(id) {
-  if (!users.has(id)) {
-    const request = api.getUser(id).then((user) => {
-      names.set(id, user.name);
-      return user;
-    });
-    request.catch(() => users.delete(id)); // let a later call try again
-    users.set(id, request);
-  }
-  return users.get(id);
-}
-
-// The name right away if known; otherwise null, and `later` is called with it.
-function authorName(id, later) {
-  if (names.has(id)) return names.get(id);
-  lookupUser(id).then((user) => later(user.name), () => later("unknown user"));
-  return null;
-}
-
-async function findUserByName(name) {
-  const [user] = await api.findUser(name);
-  if (!user) throw new api.ApiError(404, "not_found", `There is no user named “${name}”.`);
-  return user;
-}
-
 // ---------------------------------------------------------------- feedback
-
-const flashTimers = new Map();
-
-// Shows a banner that fades out by itself after `ms`: these report what just
-// happened; anything lasting (a kick, a deleted room) is also said in the room view.
-function flash(id, text, ms) {
-  const box = $(id);
-  box.querySelector(".flash-text").textContent = text;
-  box.classList.remove("fading");
-  box.hidden = false;
-  for (const timer of flashTimers.get(id) ?? []) clearTimeout(timer);
-  flashTimers.set(id, [
-    setTimeout(() => box.classList.add("fading"), ms - 600),
-    setTimeout(() => hideFlash(id), ms),
-  ]);
-}
-
-function hideFlash(id) {
-  $(id).hidden = true;
-  $(id).classList.remove("fading");
-}
 
 function showError(err) {
   if (!(err instanceof api.ApiError)) console.warn(err);
@@ -140,24 +87,6 @@ function debounce(fn, ms) {
     clearTimeout(timer);
     timer = setTimeout(fn, ms);
   };
-}
-
-// A modal question for destructive actions. Resolves true only for the confirm
-// button; Escape, Cancel or closing it any other way mean no.
-function confirmAction({ title, text, ok }) {
-  const dialog = $("confirm-dialog");
-  $("confirm-title").textContent = title;
-  $("confirm-text").textContent = text;
-  dialog.querySelector('[value="confirm"]').textContent = ok;
-  const opener = document.activeElement;
-  dialog.returnValue = "";
-  dialog.showModal();
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => {
-      if (opener?.isConnected) opener.focus();
-      resolve(dialog.returnValue === "confirm");
-    }, { once: true });
-  });
 }
 
 // ---------------------------------------------------------------- session
@@ -978,6 +907,7 @@ function bindUi() {
   window.addEventListener("hashchange", followUrl);
   // Back online: send what waited instead of sleeping out the backoff.
   window.addEventListener("online", () => {
+    state.stream?.reconnectNow();
     for (const outbox of state.outboxes.values()) outbox.nudge();
   });
 }
