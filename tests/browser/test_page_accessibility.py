@@ -62,7 +62,7 @@ def identity_in_view(chat, viewport) -> None:
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280px", "390px"])
-def test_no_serious_axe_violations(live_server, open_page, axe_script, viewport, artifacts):
+def test_no_serious_axe_violations(axe_script, live_server, open_page, viewport, artifacts):
     width = viewport["width"]
     name = f"axe{width}"
     # The page's CSP allows only its own scripts; axe is injected inline, so bypass it.
