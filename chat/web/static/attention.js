@@ -33,7 +33,11 @@ export function maybeNotify({ msg, room, me, authorName, roomLabel, onClick }) {
   if (!document.hidden || notificationPermission() !== "granted") return null;
   if (msg.user === me.id || !room) return null;
   const direct = room.kind === "direct";
-  if (!direct && !mentions(msg.message, me.name)) return null;
+  // API 1.1 Messages list who they mention (members only); until the server sends
+  // that field, the text decides.
+  const mentioned = Array.isArray(msg.mentions) ? msg.mentions.includes(me.id)
+    : mentions(msg.message, me.name);
+  if (!direct && !mentioned) return null;
   const title = direct ? `${authorName} (direct message)` : `${authorName} mentioned you in ${roomLabel}`;
   try {
     const note = new Notification(title, { body: msg.message.slice(0, 200), tag: msg.id });
