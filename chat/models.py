@@ -122,6 +122,9 @@ class Room(db.Model):
             postgresql_where=text("active AND kind <> 'direct'"),
             sqlite_where=text("active AND kind <> 'direct'"),
         ),
+        # GET /rooms lists every live public room.
+        Index("ix_rooms_live_kind", "kind", postgresql_where=text("active"),
+              sqlite_where=text("active")),
     )
 
     @validates("name")

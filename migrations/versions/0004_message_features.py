@@ -49,6 +49,8 @@ def upgrade():
     op.drop_index('uq_rooms_live_name_lower', table_name='rooms')
     op.create_index('uq_rooms_live_name_key', 'rooms', ['name_key'], unique=True,
                     postgresql_where=sa.text(LIVE_NAMED), sqlite_where=sa.text(LIVE_NAMED))
+    op.create_index('ix_rooms_live_kind', 'rooms', ['kind'],
+                    postgresql_where=sa.text('active'), sqlite_where=sa.text('active'))
 
     op.add_column('messages', sa.Column('reply_to', sa.Uuid(), nullable=True))
     op.add_column('messages', sa.Column('edited_at', sa.DateTime(timezone=True), nullable=True))
@@ -117,6 +119,7 @@ def downgrade():
     op.drop_column('messages', 'deleted_at')
     op.drop_column('messages', 'edited_at')
     op.drop_column('messages', 'reply_to')
+    op.drop_index('ix_rooms_live_kind', table_name='rooms')
     op.drop_index('uq_rooms_live_name_key', table_name='rooms')
     op.create_index('uq_rooms_live_name_lower', 'rooms', [sa.text('lower(name)')], unique=True,
                     postgresql_where=sa.text(LIVE_NAMED), sqlite_where=sa.text(LIVE_NAMED))
