@@ -8,6 +8,7 @@ the message text by themselves on post, edit and deletion (whose text is erased)
 Revision ID: 0004
 Revises: 0003
 """
+import string
 import unicodedata
 
 from alembic import op
@@ -19,6 +20,9 @@ branch_labels = None
 depends_on = None
 
 LIVE_NAMED = "active AND kind <> 'direct'"
+# translate()'s arguments: the ASCII punctuation and as many spaces, as SQL literals.
+_PUNCTUATION = "'" + string.punctuation.replace("'", "''") + "'"
+_SPACES = "'" + " " * len(string.punctuation) + "'"
 
 
 def _name_key(name):  # chat.models.name_key, frozen here as of this revision
@@ -81,9 +85,14 @@ def upgrade():
 
     if postgres:
         # 'simple': lower-cased words, no stemming and no stop words — "every word must
-        # occur as a word", in any language.
+        # occur as a word", in any language. ASCII punctuation becomes a space first: the
+        # default parser would otherwise keep `bob@example.com`, `github.com/x`, `3.14`
+        # or `foo-bar` as single lexemes, so "example" or "github" would not find them
+        # (FTS5 and chat/search.py split words at punctuation; this makes PostgreSQL
+        # agree). translate() is immutable and does not depend on the locale.
         op.execute("ALTER TABLE messages ADD COLUMN search_vector tsvector "
-                   "GENERATED ALWAYS AS (to_tsvector('simple', message)) STORED")
+                   "GENERATED ALWAYS AS (to_tsvector('simple', "
+                   f"translate(message, {_PUNCTUATION}, {_SPACES}))) STORED")
         op.execute("CREATE INDEX ix_messages_search ON messages USING gin (search_vector)")
     else:
         op.execute("CREATE VIRTUAL TABLE messages_fts USING fts5(message, content='messages', "
