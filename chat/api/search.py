@@ -13,6 +13,7 @@ from chat.validation import int_arg, uuid_arg
 bp = Blueprint("search", __name__)
 
 DEFAULT_PAGE, MAX_PAGE = 20, 50
+MAX_WORDS = 32
 
 
 def _room_arg():
@@ -31,6 +32,8 @@ def search_messages():
     words = search.query_words(request.args.get("q"))
     if not words:
         raise bad_request("'q' must hold at least one word (letters or digits)")
+    if len(words) > MAX_WORDS:  # each word costs index lookups (one per room, even)
+        raise bad_request(f"'q' may hold at most {MAX_WORDS} different words")
     limit = int_arg("limit", DEFAULT_PAGE, MAX_PAGE)
     room_id = _room_arg()
     before = uuid_arg("before", code="invalid_cursor")

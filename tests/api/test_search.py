@@ -158,11 +158,49 @@ def test_paging_with_before_has_no_gaps_or_duplicates(paged):
     assert ids(search(me, t, before=unrelated, limit=2)) == newest_first[:2]
 
 
+@pytest.mark.parametrize("recent", [1, 7, 30, 10_000])
+def test_the_engine_pages_alike_whatever_its_first_step_covers(api, paged, database_url,
+                                                               monkeypatch, recent):
+    """On PostgreSQL chat/search.py first looks at the newest RECENT_SEQS seq numbers,
+    then at the rest by the room words of the GIN index; in-process, with windows that
+    end inside the pages, paging gives exactly what HTTP gives. The same word in a room
+    the searcher is not in stays out."""
+    from chat import create_app, search
+    from chat.extensions import db
+
+    me, t, newest_first, _ = paged
+    outsider = api()
+    outsider.post_message(outsider.create_room()["id"], f"{t} number 3")
+    room_ids = [uuid.UUID(r["id"]) for r in me.get(f"/users/{me.id}/rooms").json()]
+    monkeypatch.setattr(search, "RECENT_SEQS", recent)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url})
+    with app.app_context():
+        threes = [newest_first[N_PAGED - 1 - i] for i in (39, 38, 37, 36, 35, 34, 33, 32,
+                                                           31, 30, 3)]  # "3" is a prefix
+        for q, expected in ((t, newest_first), (f"number {t}", newest_first),
+                            (f"{t} number 3", threes)):
+            walked, before = [], None
+            while True:
+                page = search.search_messages(db.session, search.query_words(q), True,
+                                              room_ids, 7, before)
+                walked += [str(m.id) for m in page]
+                if len(page) < 7:
+                    break
+                before = page[-1].seq
+            assert walked == expected, q
+        db.session.remove()
+        db.engine.dispose()
+
+
 def test_bad_parameters_are_400(api, paged):
     me, t, newest_first, _ = paged
     for params in ({}, {"q": ""}, {"q": "   "}, {"q": "!!! ??? *"}, {"q": "_ - _"},
                    {"q": "\"'():*&|!"}, {"q": "😀 ✨"}):
         assert_error(me.get(SEARCH, params=params), 400, "validation_error")
+    many = " ".join(f"w{i}" for i in range(33))
+    assert_error(me.get(SEARCH, params={"q": many}), 400, "validation_error")
+    assert search(me, " ".join(["again"] * 40 + [many.split()[0]] * 5)) == []  # repeats
+    assert search(me, many.rsplit(" ", 1)[0]) == []  # 32 words are fine
     for limit in ("0", "-1", "abc", "1.5", ""):
         assert_error(me.get(SEARCH, params={"q": t, "limit": limit}), 400, "validation_error")
     assert_error(me.get(SEARCH, params={"q": t, "room": "not-a-room"}), 400,
