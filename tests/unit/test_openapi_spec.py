@@ -52,6 +52,7 @@ ENDPOINTS = {
     ("get", "/rooms/{id}/messages"),
     ("get", "/rooms/{id}/messages/{mid}"),
     ("put", "/rooms/{id}/read"),
+    ("get", "/search/messages"),
     ("get", "/users/{id}/subscribe"),
     ("get", "/healthcheck"),
     ("get", "/openapi.json"),
@@ -66,7 +67,6 @@ PENDING_1_1 = {
     ("put", "/rooms/{id}/messages/{mid}/reactions/{emoji}"),
     ("delete", "/rooms/{id}/messages/{mid}/reactions/{emoji}"),
     ("post", "/rooms/{id}/typing"),
-    ("get", "/search/messages"),
 }
 # Pages outside /v1/chats (the document's only server), like the chat page at `/`.
 PAGES = {("get", "/docs")}
