@@ -63,7 +63,8 @@ def test_hot_read_paths_have_an_index_behind_every_query(app):
     reads = [f"/v1/chats/users/{bob}/rooms", "/v1/chats/rooms", base,
              f"{base}?before={posted[3]['id']}", f"{base}?after={posted[1]['id']}",
              f"{base}/{posted[2]['id']}", f"/v1/chats/rooms/{room['id']}/users",
-             "/v1/chats/users/me"]
+             "/v1/chats/users/me", "/v1/chats/search/messages?q=hello%20numb",
+             f"/v1/chats/search/messages?q=number&room={room['id']}"]
 
     statements = []
     with app.app_context():

@@ -57,16 +57,11 @@ ENDPOINTS = {
     ("delete", "/rooms/{id}/messages/{mid}/reactions/{emoji}"),
     ("post", "/rooms/{id}/typing"),
     ("put", "/rooms/{id}/read"),
+    ("get", "/search/messages"),
     ("get", "/users/{id}/subscribe"),
     ("get", "/healthcheck"),
     ("get", "/openapi.json"),
     ("get", "/metrics"),
-}
-# Known pending: contract 1.1 endpoints that docs/api.md specifies (marked "(pending)")
-# but the server does not serve yet, so the OpenAPI document rightly leaves them out. Move
-# each into ENDPOINTS (and openapi_spec.py) in the change that builds it.
-PENDING_1_1 = {
-    ("get", "/search/messages"),
 }
 # Pages outside /v1/chats (the document's only server), like the chat page at `/`.
 PAGES = {("get", "/docs")}
@@ -173,20 +168,10 @@ def test_documents_nothing_beyond_api_md(spec):
 def test_every_endpoint_named_in_api_md_is_documented(spec):
     in_api_md = _endpoints_in_api_md(_api_md())
     # The lists above are docs/api.md's, no more, no less.
-    assert in_api_md == ENDPOINTS | PENDING_1_1 | PAGES, sorted(
-        in_api_md ^ (ENDPOINTS | PENDING_1_1 | PAGES))
+    assert in_api_md == ENDPOINTS | PAGES, sorted(in_api_md ^ (ENDPOINTS | PAGES))
     documented = {(m, p) for m, p, _, _ in _operations(spec)}
-    expected = in_api_md - PENDING_1_1 - PAGES
+    expected = in_api_md - PAGES
     assert expected <= documented, sorted(expected - documented)
-    assert not PENDING_1_1 & documented, "built: move it from PENDING_1_1 to ENDPOINTS"
-
-
-def test_pending_endpoints_are_marked_pending_in_api_md():
-    rows = [line for line in _api_md().splitlines() if line.startswith("| `")]
-    for method, path in PENDING_1_1:
-        row = next(r for r in rows
-                   if re.match(re.escape(f"| `{method.upper()} {path}") + r"[`?]", r))
-        assert "*(pending)*" in row, row
 
 
 def test_error_codes_are_api_md_codes(spec):
