@@ -15,11 +15,12 @@ Order of work, and why:
 import random
 import socket
 import struct
+import threading
 import uuid
 from datetime import datetime, timezone
 
 import gevent
-from flask import Response, request, stream_with_context
+from flask import Response, current_app, request, stream_with_context
 from gevent import monkey
 from gevent.socket import wait_read
 from sqlalchemy import select
@@ -54,17 +55,29 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
         # This worker is stopping: end at once, before `ready`. The client reconnects
         # after `retry` with its Last-Event-ID and resumes on a server that is up.
         return Response(_retry(), mimetype="text/event-stream", headers=SSE_HEADERS)
+    # Hold at most one pooled connection at a time, and none while waiting for another:
+    # catch_up and the presence announcement in rooms_loaded check out their own. A
+    # request that kept its authentication connection through them needed two at once,
+    # and a burst of subscribes larger than the pool deadlocked on it until pool_timeout
+    # (500 to every one of them). Each statement reads its own snapshot (READ COMMITTED)
+    # either way, so nothing relies on one transaction.
+    db.session.close()
+    slots = _opening_slots(realtime)
     try:
-        committed = realtime.feed.catch_up()
-        anchor, reset = _anchor(last_event_id, committed)
-        view = order.MembershipView(db.session, user_id, anchor)  # anchor <= committed
-        rooms, position = hub.rooms_loaded(stream, view, committed)
-        missed = reset or _replay(user_id, view, anchor, position, replay_limit)
+        # A reconnect storm queues here, holding no connection and with no timeout,
+        # instead of in the pool, where waiting longer than pool_timeout fails.
+        with slots:
+            committed = realtime.feed.catch_up()
+            anchor, reset = _anchor(last_event_id, committed)
+            view = order.MembershipView(db.session, user_id, anchor)  # anchor <= committed
+            db.session.close()
+            rooms, position = hub.rooms_loaded(stream, view, committed)
+            missed = reset or _replay(user_id, view, anchor, position, replay_limit)
+            db.session.close()  # never hold a pooled connection for the life of a stream
     except BaseException:
+        db.session.close()
         hub.close(stream)
         raise
-    finally:
-        db.session.close()  # never hold a pooled connection for the life of a stream
 
     connection = request.environ.get("gunicorn.socket")
     hangup_watch = _watch_for_hangup(connection, lambda: hub.close(stream, "client gone"))
@@ -111,6 +124,19 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
                         mimetype="text/event-stream", headers=SSE_HEADERS)
     response.direct_passthrough = True
     return response
+
+
+_SLOTS = {}
+
+
+def _opening_slots(realtime):
+    """How many streams of this worker may be in their database phase at once: the
+    pool's size, so that its overflow stays free for the other requests."""
+    slots = _SLOTS.get(id(realtime))
+    if slots is None:
+        size = current_app.config.get("DATABASE_POOL_SIZE") or 5
+        slots = _SLOTS.setdefault(id(realtime), threading.BoundedSemaphore(size))
+    return slots
 
 
 def _joined(chunks):
