@@ -261,6 +261,18 @@ def run(server, worker, accounts, args):
                                    daemon=True)
         pids = {"server worker": worker}
         pids.update({f"client proc {i}": p for i, p in enumerate(clients.pids)})
+        spy = None
+        if args.profile:
+            import subprocess
+            import sys
+            from pathlib import Path
+
+            spy = subprocess.Popen(
+                [str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
+                 str(worker), "--format", "raw", "-o", args.profile, "--rate", "100",
+                 "--nonblocking", "--duration", str(int(args.profile_seconds))],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
         meter = CPUMeter(pids, args.dbname).start()
         sampler.start()
         t0 = time.monotonic()
@@ -269,6 +281,9 @@ def run(server, worker, accounts, args):
         meter.stop()
         stop.set()
         sampler.join(5)
+        if spy is not None:
+            spy.wait(args.profile_seconds + 60)
+            benchlib.print_profile_summary(args.profile, top=25)
     finally:
         clients.close()
     per_stream = [None] * len(streams)
@@ -339,6 +354,9 @@ def main():
                         help="seconds the clients keep trying after the reconnect instant")
     parser.add_argument("--runs", type=int, default=1,
                         help="storms on the same server (each: open, close, post, resume)")
+    parser.add_argument("--profile", metavar="PATH",
+                        help="py-spy record (raw stacks) the worker during the storm")
+    parser.add_argument("--profile-seconds", type=float, default=20)
     parser.add_argument("--server-dir")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()

@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import benchlib
@@ -67,8 +68,8 @@ def typing_process(pipe, port, room, tokens, rate, duration, conns):
         async def worker(reader, writer):
             while True:
                 k = nxt[0]
-                if k >= n:
-                    return
+                if k >= n or time.monotonic() > t0 + duration + 0.5:
+                    return  # open loop for `duration`: what is left unsent is reported
                 nxt[0] = k + 1
                 due = t0 + k / rate
                 delay = due - time.monotonic()
@@ -96,7 +97,8 @@ def typing_process(pipe, port, room, tokens, rate, duration, conns):
         r1 = resource.getrusage(resource.RUSAGE_SELF)
         for _, w in streams:
             w.close()
-        pipe.send(("done", records, r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime))
+        pipe.send(("done", records, r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime,
+                   n - len(records)))
 
     asyncio.run(main())
 
@@ -120,9 +122,9 @@ class TypingLoad:
     def result(self, timeout):
         if not self.pipe.poll(timeout):
             raise TimeoutError("typing client did not finish")
-        _, records, cpu = self.pipe.recv()
+        _, records, cpu, unsent = self.pipe.recv()
         self.proc.join(10)
-        return records, cpu
+        return records, cpu, unsent
 
 
 # -- messages --------------------------------------------------------------------------------
@@ -145,8 +147,57 @@ def poster_sessions(api, room, posters, per_poster):
     return sessions
 
 
+def paced_post(api, sessions, room, rate, duration, timeout=30):
+    """Open loop like fanout.paced_post, but a POST that fails or times out is counted
+    (in `failed`) instead of ending the run: under the storm the server may not answer."""
+    import queue
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    n = int(rate * duration)
+    sent, rtts, late, failed = {}, [], [0], []
+    free = queue.SimpleQueue()
+    for s in sessions:
+        free.put(s)
+    url = f"{api}/rooms/{room}/messages"
+
+    def send(i, due):
+        s = free.get()
+        try:
+            mid = str(uuid.uuid4())
+            t = time.monotonic()
+            if t - due > 0.005:
+                late[0] += 1
+            sent[mid] = t
+            try:
+                r = s.post(url, json={"message": f"latency probe {i}", "id": mid},
+                           timeout=timeout)
+            except requests.RequestException as e:
+                failed.append(type(e).__name__)
+                return
+            rtts.append(time.monotonic() - t)
+            if r.status_code != 202:
+                failed.append(r.status_code)
+        finally:
+            free.put(s)
+
+    with ThreadPoolExecutor(len(sessions)) as pool:
+        t0 = time.monotonic() + 0.05
+        futures = []
+        for i in range(n):
+            due = t0 + i / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(send, i, due))
+        for f in futures:
+            f.result()
+        elapsed = time.monotonic() - t0
+    return sent, rtts, elapsed, late[0], failed
+
+
 def run_phase(name, server, worker, room, group, posters, typers, args, profile=None):
-    from fanout import paced_post
 
     print(f"\nphase {name!r}: {args.rate} msg/s for {args.duration} s"
           + (f", typing {args.typing_rate:.0f} req/s offered by {len(typers)} members"
@@ -157,7 +208,7 @@ def run_phase(name, server, worker, room, group, posters, typers, args, profile=
     if typers:
         load = TypingLoad(server.port, room, [t for _, t in typers], args.typing_rate,
                           args.duration, args.typing_conns)
-    group.go(n, record=True, timeout=args.duration + 90)
+    group.go(n, record=True, timeout=args.duration + 45)
     pids = {"server worker": worker}
     pids.update({f"subscriber proc {i}": p for i, p in enumerate(group.pids)})
     if load:
@@ -175,9 +226,10 @@ def run_phase(name, server, worker, room, group, posters, typers, args, profile=
     t0 = time.monotonic() + 0.05
     if load:
         load.go(t0)
-    sent, rtts, post_elapsed, late = paced_post(server.api, sessions, room, args.rate,
-                                                args.duration)
-    typing_records, typing_cpu = load.result(args.duration + 120) if load else ([], 0.0)
+    sent, rtts, post_elapsed, late, failed = paced_post(server.api, sessions, room,
+                                                        args.rate, args.duration)
+    typing_records, typing_cpu, unsent = load.result(args.duration + 120) if load \
+        else ([], 0.0, 0)
     res = group.results(timeout=args.duration + 120)
     meter.stop()
     for s in sessions:
@@ -207,7 +259,7 @@ def run_phase(name, server, worker, room, group, posters, typers, args, profile=
     lat.sort()
     rtts.sort()
     wall = meter.result["wall"]
-    out = {"name": name, "msgs": len(sent), "msg_rate": len(sent) / post_elapsed,
+    out = {"name": name, "msgs": len(sent), "post_failed": failed, "msg_rate": len(sent) / post_elapsed,
            "late": late, "pairs": len(lat), "missing": missing, "dup": dup,
            "unknown": unknown, "lat": lat, "rtts": rtts, "closed": res["closed"],
            "typing_events": res["named"], "typing_events_rate": res["named"] / wall,
@@ -221,7 +273,8 @@ def run_phase(name, server, worker, room, group, posters, typers, args, profile=
         from_due = sorted(a - d for d, _, a, _ in typing_records)
         from_sent = sorted(a - s for _, s, a, _ in typing_records)
         span = (max(a for _, _, a, _ in typing_records) - t0) if typing_records else 1
-        out.update(typing_n=len(typing_records), typing_ok=len(ok), typing_status=statuses,
+        out.update(typing_unsent=unsent, typing_offered=int(args.typing_rate * args.duration),
+                   typing_n=len(typing_records), typing_ok=len(ok), typing_status=statuses,
                    typing_rate=len(typing_records) / span, typing_due=from_due,
                    typing_sent=from_sent, typing_span=span)
     print(summary_line(out), flush=True)
@@ -237,15 +290,19 @@ def ms(v):
 
 def summary_line(o):
     lat = o["lat"]
-    s = (f"  {o['msgs']} messages at {o['msg_rate']:.1f} msg/s ({o['late']} sent >5 ms late); "
+    s = (f"  {o['msgs']} messages at {o['msg_rate']:.1f} msg/s ({o['late']} sent >5 ms late, "
+         f"{len(o['post_failed'])} POSTs failed: {sorted(set(map(str, o['post_failed'])))}, "
+         f"POST p50 {ms(percentile(o['rtts'], 50))} p99 {ms(percentile(o['rtts'], 99))} ms); "
          f"{o['pairs']} deliveries, missing {o['missing']}, duplicate {o['dup']}, "
          f"unexpected {o['unknown']}, streams closed {o['closed']}; POST→event p50 "
          f"{ms(percentile(lat, 50))} p95 {ms(percentile(lat, 95))} p99 "
          f"{ms(percentile(lat, 99))} max {ms(lat[-1]) if lat else '-'} ms; typing events "
          f"received {o['typing_events']:,} ({o['typing_events_rate']:,.0f}/s)")
     if "typing_n" in o:
-        s += (f"\n  typing: {o['typing_n']} requests answered in {o['typing_span']:.1f} s "
-              f"({o['typing_rate']:.0f}/s), statuses {o['typing_status']}, latency from due "
+        s += (f"\n  typing: {o['typing_offered']} due, {o['typing_unsent']} never sent "
+              f"(every connection still waiting), "
+              f"{o['typing_n']} requests answered in {o['typing_span']:.1f} s "
+              f"({o['typing_rate']:.0f}/s), client CPU {o['typing_cpu']:.1f} s, statuses {o['typing_status']}, latency from due "
               f"p50 {ms(percentile(o['typing_due'], 50))} p99 "
               f"{ms(percentile(o['typing_due'], 99))} ms, from send p50 "
               f"{ms(percentile(o['typing_sent'], 50))} p99 "
@@ -311,10 +368,12 @@ def main():
     for o in results:
         lat = o["lat"]
         typing = "typing_n" in o
-        rows.append([o["name"], f"{o['msg_rate']:.1f}", f"{o['pairs']:,}", o["missing"],
+        rows.append([o["name"], f"{o['msg_rate']:.1f}", len(o["post_failed"]),
+                     f"{o['pairs']:,}", o["missing"],
                      ms(percentile(lat, 50)), ms(percentile(lat, 95)), ms(percentile(lat, 99)),
                      ms(lat[-1]) if lat else "-",
                      f"{o['typing_rate']:.0f}" if typing else "-",
+                     o["typing_unsent"] if typing else "-",
                      ",".join(f"{k}:{v}" for k, v in sorted(o["typing_status"].items()))
                      if typing else "-",
                      f"{ms(percentile(o['typing_due'], 50))} / "
@@ -322,8 +381,9 @@ def main():
                      f"{o['typing_events_rate']:,.0f}", f"{o['worker_pct']:.0f}%",
                      f"{100 * o['meter']['other'] / o['meter']['wall']:.0f}%"])
     print()
-    print(table(["phase", "msg/s", "deliveries", "missing", "p50 ms", "p95 ms", "p99 ms",
-                 "max ms", "typing req/s answered", "typing statuses",
+    print(table(["phase", "msg/s", "POSTs failed", "deliveries", "missing", "p50 ms",
+                 "p95 ms", "p99 ms", "max ms", "typing req/s answered", "typing never sent",
+                 "typing statuses",
                  "typing p50 / p99 ms", "typing events/s received", "worker CPU",
                  "other load"], rows))
     print(f"\nstreams {len(watchers)}, members {args.members}, total wall time "
