@@ -298,6 +298,7 @@ class SSEConn(asyncio.Protocol):
         self.buf = b""
         self.headers_done = False
         self.status = None
+        self.head = b""
         self.ready = asyncio.get_running_loop().create_future()
         self.msgs = 0
         self.named = 0
@@ -322,6 +323,7 @@ class SSEConn(asyncio.Protocol):
                 self.buf = buf
                 return
             self.status = int(buf[9:12])
+            self.head = buf[:i]  # the status line and headers (e.g. Retry-After)
             self.headers_done = True
             if self.status != 200:
                 if not self.ready.done():
@@ -460,7 +462,8 @@ def subscriber_process(pipe, host, port, accounts, concurrency):
     -> ("opened", n_ok, errors, seconds, named_events)   after every stream saw `ready` and
                                                        the stream went quiet
     <- ("go", count, record, timeout)   -> ("done", complete, msgs, first_msg, last_msg,
-                                           logs|None, cpu_seconds, closed)
+                                           logs|None, cpu_seconds, closed,
+                                           named events received meanwhile)
     <- ("close",)
     """
     raise_nofile()
@@ -482,6 +485,7 @@ def subscriber_process(pipe, host, port, accounts, concurrency):
                 _, count, record, timeout = cmd
                 group.expect(count, record)
                 cpu0 = _cpu_self()
+                named0 = sum(c.named for c in group.conns)
                 pipe.send(("going",))
                 complete = await group.wait_done(timeout)
                 cpu = _cpu_self() - cpu0
@@ -489,7 +493,7 @@ def subscriber_process(pipe, host, port, accounts, concurrency):
                 first = min((c.log[0][1] for c in group.conns if c.log), default=None) \
                     if record else None
                 pipe.send(("done", complete, group.msgs, first, group.last_msg, logs, cpu,
-                           group.closed))
+                           group.closed, sum(c.named for c in group.conns) - named0))
             elif cmd[0] == "close":
                 group.close()
                 await asyncio.sleep(0.2)
@@ -549,7 +553,8 @@ class Subscribers:
         return {"complete": all(o[1] for o in out), "msgs": sum(o[2] for o in out),
                 "first_msg": min(firsts) if firsts else None,
                 "last_msg": max(lasts) if lasts else None, "logs": logs,
-                "cpu": sum(o[6] for o in out), "closed": sum(o[7] for o in out)}
+                "cpu": sum(o[6] for o in out), "closed": sum(o[7] for o in out),
+                "named": sum(o[8] for o in out)}
 
     def close(self):
         for p, pipe in self.procs:

@@ -4,7 +4,8 @@ import logging
 import secrets
 
 from flask import jsonify
-from sqlalchemy.exc import InterfaceError, OperationalError, TimeoutError as PoolTimeout
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from chat.extensions import db
@@ -89,6 +90,19 @@ def _handle_database_unavailable(err):
                           {"Retry-After": "3"})
 
 
+def _handle_pool_timeout(err):
+    # Every pooled connection stayed busy for pool_timeout: the worker is overloaded (a
+    # reconnect storm), not broken. A 500 here told clients to give up; 503 with
+    # Retry-After tells them to come back, and the log needs no traceback per request.
+    log.warning("database pool exhausted: %s", err)
+    try:
+        db.session.rollback()
+    except Exception:
+        pass
+    return error_response(503, "overloaded", "The server is busy; retry shortly",
+                          {"Retry-After": "2"})
+
+
 def _handle_unexpected(err):
     # Roll back so the connection goes back to the pool clean, then hide the details.
     request_id = secrets.token_hex(8)  # quoted to the client, so a report finds the log
@@ -106,6 +120,5 @@ def init_app(app):
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(OperationalError, _handle_database_unavailable)
     app.register_error_handler(InterfaceError, _handle_database_unavailable)
-    # Every pooled connection stayed busy for pool_timeout: overloaded, not a bug.
-    app.register_error_handler(PoolTimeout, _handle_database_unavailable)
+    app.register_error_handler(PoolTimeout, _handle_pool_timeout)
     app.register_error_handler(Exception, _handle_unexpected)

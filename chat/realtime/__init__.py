@@ -51,6 +51,9 @@ class Realtime:
         self.presence_room_limit = config["CHAT_PRESENCE_ROOM_LIMIT"]
         self.processor = MessageProcessor(app, self.bus.publish, config["CHAT_QUEUE_SIZE"],
                                           config["CHAT_BATCH_SIZE"])
+        # Streams in their database phase at once (chat/realtime/stream.py): the pool's
+        # size, so its overflow stays free for sign-ins and posts during a storm.
+        self.opening_slots = threading.BoundedSemaphore(config["DATABASE_POOL_SIZE"])
         self.bus.subscribe(self._receive)
         self._started = False
         self._stopping = threading.Event()

@@ -53,17 +53,21 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
         # This worker is stopping: end at once, before `ready`. The client reconnects
         # after `retry` with its Last-Event-ID and resumes on a server that is up.
         return Response(_retry(), mimetype="text/event-stream", headers=SSE_HEADERS)
+    # The feed reads with a connection of its own, under its lock, and so does presence
+    # (in rooms_loaded): holding the request's connection meanwhile would let concurrent
+    # opens take every pooled connection and wait for each other until the pool's
+    # timeout. So the request holds at most one at a time.
+    db.session.close()
     try:
-        # The feed reads with a connection of its own, under its lock: holding the
-        # request's connection meanwhile would let concurrent opens take every pooled
-        # connection and wait for each other (until the pool's timeout).
-        db.session.close()
-        committed = realtime.feed.catch_up()
-        anchor, reset = _anchor(last_event_id, committed)
-        view = order.MembershipView(db.session, user_id, anchor)  # anchor <= committed
-        db.session.close()  # presence, announced by rooms_loaded, reads with its own
-        rooms, position = hub.rooms_loaded(stream, view, committed)
-        missed = reset or _replay(user_id, view, anchor, position, replay_limit)
+        # A reconnect storm queues here, holding no connection and with no timeout,
+        # instead of in the pool, where waiting longer than pool_timeout fails.
+        with realtime.opening_slots:
+            committed = realtime.feed.catch_up()
+            anchor, reset = _anchor(last_event_id, committed)
+            view = order.MembershipView(db.session, user_id, anchor)  # anchor <= committed
+            db.session.close()
+            rooms, position = hub.rooms_loaded(stream, view, committed)
+            missed = reset or _replay(user_id, view, anchor, position, replay_limit)
     except BaseException:
         hub.close(stream)
         raise
