@@ -72,6 +72,7 @@ def _writer(url, users, room, batch, start_at, seconds, index, out, release):
     messages = 0
     while time.time() < start_at:
         time.sleep(0.001)
+    began = time.time()
     deadline = time.perf_counter() + seconds
     n = 0
     while time.perf_counter() < deadline:
@@ -87,7 +88,7 @@ def _writer(url, users, room, batch, start_at, seconds, index, out, release):
         txn_times.append(time.perf_counter() - t0)
         messages += len(stored.new)
     out.put({"commits": len(txn_times), "messages": messages, "lock_waits": lock_waits,
-             "txn": txn_times})
+             "txn": txn_times, "began": began, "ended": time.time()})
     release.wait(60)  # keep the backend until the parent has read its CPU time
     engine.dispose()
 
@@ -101,7 +102,7 @@ def run_writers(url, counts, seconds, batch):
     results = []
     for w in counts:
         out, release = ctx.Queue(), ctx.Event()
-        start_at = time.time() + 3.0  # every child imported and connected by then
+        start_at = time.time() + 6.0  # every child imported and connected by then
         procs = [ctx.Process(target=_writer,
                              args=(url, users, room, batch, start_at, seconds, i, out, release))
                  for i in range(w)]
@@ -109,7 +110,8 @@ def run_writers(url, counts, seconds, batch):
             p.start()
         while time.time() < start_at:
             time.sleep(0.01)
-        meter = benchlib.CPUMeter({}, dbname).start()
+        meter = benchlib.CPUMeter({f"writer {i}": p.pid for i, p in enumerate(procs)},
+                                  dbname).start()
         parts = [out.get(timeout=seconds + 60) for _ in procs]
         meter.stop()
         release.set()
@@ -119,13 +121,20 @@ def run_writers(url, counts, seconds, batch):
         txns = sorted(x for p in parts for x in p["txn"])
         commits = sum(p["commits"] for p in parts)
         messages = sum(p["messages"] for p in parts)
-        r = {"writers": w, "commits": commits, "messages": messages,
-             "commits_s": commits / seconds, "msgs_s": messages / seconds,
+        # Rates over the span from the first writer's start to the last one's end; the
+        # overlap (all W writing at once) shows whether a late start diluted them.
+        span = max(p["ended"] for p in parts) - min(p["began"] for p in parts)
+        overlap = min(p["ended"] for p in parts) - max(p["began"] for p in parts)
+        r = {"writers": w, "commits": commits, "messages": messages, "span": span,
+             "overlap": overlap / span,
+             "commits_s": commits / span, "msgs_s": messages / span,
              "wait_p50": benchlib.percentile(waits, 50) * 1e3,
              "wait_p99": benchlib.percentile(waits, 99) * 1e3,
              "txn_p50": benchlib.percentile(txns, 50) * 1e3,
              "txn_p99": benchlib.percentile(txns, 99) * 1e3,
-             "pg_cores": meter.result["cpu"].get("postgres backends", 0.0) / seconds,
+             "pg_cores": meter.result["cpu"].get("postgres backends", 0.0) / meter.result["wall"],
+             "writer_cores": sum(v for k, v in meter.result["cpu"].items()
+                                 if k.startswith("writer")) / meter.result["wall"],
              "other": meter.result["other"] / meter.result["wall"]}
         results.append(r)
         print(f"W={w}: {r['commits_s']:,.0f} commits/s, {r['msgs_s']:,.0f} msgs/s, lock wait "
@@ -223,6 +232,9 @@ def run_ingest(label, source_dir, posters, seconds):
             "cpu": meter.describe(),
             "worker_cores": meter.result["cpu"]["server worker"] / meter.result["wall"],
             "client_cores": meter.result["cpu"]["posters (this process)"] / meter.result["wall"],
+            # CPU per post changes much less with background load than wall-clock rates.
+            "worker_ms": 1e3 * meter.result["cpu"]["server worker"] / max(1, len(latencies)),
+            # (not in the table: the pool replaces overflow connections, whose CPU is lost)
             "pg_cores": meter.result["cpu"]["postgres backends"] / meter.result["wall"],
             "other": meter.result["other"] / meter.result["wall"]}
 
@@ -292,11 +304,13 @@ def main():
         print(f"(a) writers on one counter row: store_batch of {args.batch} messages, "
               f"{args.seconds:g} s each")
         print(benchlib.table(
-            ["writers", "commits", "commits/s", "msgs/s", "lock wait p50 ms",
-             "lock wait p99 ms", "txn p50 ms", "txn p99 ms", "PG cores", "other load"],
-            [[r["writers"], r["commits"], f"{r['commits_s']:,.0f}", f"{r['msgs_s']:,.0f}",
+            ["writers", "commits", "all writing", "commits/s", "msgs/s", "lock wait p50 ms",
+             "lock wait p99 ms", "txn p50 ms", "txn p99 ms", "writers' cores", "PG cores", "other load"],
+            [[r["writers"], r["commits"], f"{100 * r['overlap']:.0f}%",
+              f"{r['commits_s']:,.0f}", f"{r['msgs_s']:,.0f}",
               f"{r['wait_p50']:.2f}", f"{r['wait_p99']:.2f}", f"{r['txn_p50']:.2f}",
-              f"{r['txn_p99']:.2f}", f"{r['pg_cores']:.2f}", f"{r['other']:.2f}"]
+              f"{r['txn_p99']:.2f}", f"{r['writer_cores']:.2f}", f"{r['pg_cores']:.2f}",
+              f"{r['other']:.2f}"]
              for r in writers]))
     if ingest:
         print()
@@ -304,11 +318,11 @@ def main():
               "one gevent worker")
         print(benchlib.table(
             ["server", "posts", "202", "POST p50 ms", "POST p99 ms", "posts/s",
-             "ingest msgs/s", "drain after last post s", "worker cores", "client cores",
-             "PG cores", "other load", "statuses"],
+             "ingest msgs/s", "drain after last post s", "worker CPU ms/post", "worker cores",
+             "client cores", "other load", "statuses"],
             [[r["label"], r["posts"], r["accepted"], f"{r['p50']:.1f}", f"{r['p99']:.1f}",
               f"{r['post_rate']:,.0f}", f"{r['ingest']:,.0f}", f"{r['drain']:.2f}",
-              f"{r['worker_cores']:.2f}", f"{r['client_cores']:.2f}", f"{r['pg_cores']:.2f}",
+              f"{r['worker_ms']:.2f}", f"{r['worker_cores']:.2f}", f"{r['client_cores']:.2f}",
               f"{r['other']:.2f}",
               r["statuses"]] for r in ingest]))
     print(f"machine: {os.cpu_count()} cores; load average at end {benchlib.load_average()}")
