@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tests.support.burst import full_history, messages_until
 from tests.support.server import ChatClient
+from tests.support.sse import StreamClosed
 from tests.support.workers import (
     PinnedClient,
     children,
@@ -46,23 +47,6 @@ def test_sigkill_of_one_worker_right_after_its_last_202(fleet, client_on):
     owner = client_on(server)
     room = owner.create_room()["id"]
 
-    # Kept-alive posters, sorted by the worker that accepted their connection, until each
-    # worker has two (the kernel hands a new connection to whichever worker accepts).
-    by_worker: dict[int, list[PinnedClient]] = {pid: [] for pid in workers}
-    spare: list[PinnedClient] = []
-    deadline = time.monotonic() + 20
-    while min(len(v) for v in by_worker.values()) < 2:
-        assert time.monotonic() < deadline, {k: len(v) for k, v in by_worker.items()}
-        user = client_on(server)
-        user.join(room)
-        pinned = PinnedClient(server.port, user.token)
-        assert pinned.request("GET", "/rooms")[0] == 200
-        pid = connection_owner(workers, server.port, pinned.local_port)
-        (by_worker[pid] if len(by_worker[pid]) < 2 else spare).append(pinned)
-    for pinned in spare:
-        pinned.close()
-    victim, survivor = workers
-
     # A reader's stream on each worker.
     streams: dict[int, object] = {}
     readers: dict[int, ChatClient] = {}
@@ -73,23 +57,49 @@ def test_sigkill_of_one_worker_right_after_its_last_202(fleet, client_on):
         reader.join(room)
         sse = reader.subscribe()
         sse.wait_ready()
-        pid = connection_owner(workers, server.port, sse._sock.getsockname()[1])
+        pid = connection_owner(workers, server.port, sse.local_port)
         if pid in streams:
             sse.close()
         else:
             streams[pid], readers[pid] = sse, reader
 
+    # Kept-alive posters, sorted by the worker that accepted their connection, until each
+    # worker has two (the kernel hands a new connection to whichever worker accepts).
+    # Opened last, right before the burst, from users made beforehand: gunicorn closes a
+    # kept-alive connection idle for `keepalive` (2 s) seconds.
+    users = [client_on(server) for _ in range(4)]
+    for user in users:
+        user.join(room)
+    by_worker: dict[int, list[PinnedClient]] = {pid: [] for pid in workers}
+    spare: list[PinnedClient] = []
+    deadline = time.monotonic() + 20
+    n = 0
+    while min(len(v) for v in by_worker.values()) < 2:
+        assert time.monotonic() < deadline, {k: len(v) for k, v in by_worker.items()}
+        pinned = PinnedClient(server.port, users[n % len(users)].token)
+        n += 1
+        assert pinned.request("GET", "/rooms")[0] == 200
+        pid = connection_owner(workers, server.port, pinned.local_port)
+        (by_worker[pid] if len(by_worker[pid]) < 2 else spare).append(pinned)
+    for pinned in spare:
+        pinned.close()
+    victim, survivor = workers
+
     accepted: list[str] = []
     statuses: list[int] = []
     lock = threading.Lock()
     victim_left = [len(by_worker[victim])]
-    killed = threading.Event()
+    killed, failed = threading.Event(), threading.Event()
 
     def victim_poster(client: PinnedClient) -> None:
-        for i in range(PER_VICTIM_POSTER):
-            message_id = _post(client, room, f"victim {i}", statuses)
-            with lock:
-                accepted.append(message_id)
+        try:
+            for i in range(PER_VICTIM_POSTER):
+                message_id = _post(client, room, f"victim {i}", statuses)
+                with lock:
+                    accepted.append(message_id)
+        except BaseException:
+            failed.set()  # the survivors stop too: the test fails instead of hanging
+            raise
         with lock:
             victim_left[0] -= 1
             last = victim_left[0] == 0
@@ -100,7 +110,8 @@ def test_sigkill_of_one_worker_right_after_its_last_202(fleet, client_on):
     def survivor_poster(client: PinnedClient) -> None:
         after = 0
         i = 0
-        while after < AFTER_KILL:
+        while after < AFTER_KILL and not failed.is_set():
+            assert i < 50 * PER_VICTIM_POSTER, "the victim worker was never killed"
             if killed.is_set():
                 after += 1
             message_id = _post(client, room, f"survivor {i}", statuses)
@@ -142,7 +153,7 @@ def test_sigkill_of_one_worker_right_after_its_last_202(fleet, client_on):
     while True:
         try:
             event = dead.next_event(0)
-        except Exception:  # TimeoutError or StreamClosed: nothing more was received
+        except (TimeoutError, StreamClosed):  # nothing more was received
             break
         if event.event == "message" and event.json()["room"] == room:
             before_kill.append(event.json()["id"])
