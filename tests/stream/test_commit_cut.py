@@ -75,3 +75,38 @@ def test_commits_cut_before_and_after_the_database_lose_and_repeat_nothing(
 def _metric(text: str, name: str) -> float:
     match = re.search(rf"^{name} (\S+)$", text, re.M)
     return float(match.group(1)) if match else 0.0
+
+
+def test_the_proxy_cuts_a_commit_before_or_after_the_database(pg_database):
+    """The premise of the test above: a COMMIT cut "before" never happens, one cut
+    "after" has happened, and in both cases the client sees only a broken connection."""
+    import psycopg2
+
+    with PostgresCommitCutter() as cutter:
+        url = through_proxy(pg_database, cutter.port, "sslmode=disable")
+        setup = psycopg2.connect(url)
+        with setup, setup.cursor() as cur:
+            cur.execute("CREATE TABLE cut_probe (mode text)")
+        setup.close()
+        cutter.plan(["before", "after"],
+                    lambda statements: any("cut_probe" in s for s in statements))
+        for mode in ("before", "after"):
+            conn = psycopg2.connect(url)
+            conn.cursor().execute("INSERT INTO cut_probe VALUES (%s)", (mode,))
+            try:
+                conn.commit()
+            except psycopg2.OperationalError:
+                pass
+            else:
+                raise AssertionError(f"the {mode} cut did not break the connection")
+            finally:
+                conn.close()
+        assert cutter.done.is_set()
+    direct = psycopg2.connect(pg_database)
+    try:
+        with direct, direct.cursor() as cur:
+            cur.execute("SELECT mode FROM cut_probe")
+            assert [r[0] for r in cur.fetchall()] == ["after"]
+            cur.execute("DROP TABLE cut_probe")
+    finally:
+        direct.close()
