@@ -305,7 +305,8 @@ def main():
               f"{args.seconds:g} s each")
         print(benchlib.table(
             ["writers", "commits", "all writing", "commits/s", "msgs/s", "lock wait p50 ms",
-             "lock wait p99 ms", "txn p50 ms", "txn p99 ms", "writers' cores", "PG cores", "other load"],
+             "lock wait p99 ms", "txn p50 ms", "txn p99 ms", "writers' cores", "PG cores",
+             "other load"],
             [[r["writers"], r["commits"], f"{100 * r['overlap']:.0f}%",
               f"{r['commits_s']:,.0f}", f"{r['msgs_s']:,.0f}",
               f"{r['wait_p50']:.2f}", f"{r['wait_p99']:.2f}", f"{r['txn_p50']:.2f}",

@@ -12,8 +12,8 @@ every message placed after the join."""
 from __future__ import annotations
 
 import threading
-import time
 import uuid
+from urllib.parse import urlsplit
 
 import psycopg2
 
@@ -44,7 +44,8 @@ def _places(database_url: str, room: str) -> tuple[dict[str, int], dict[tuple[st
 def test_a_kick_cuts_a_late_hearing_host_exactly_at_its_place(server_factory, client_on,
                                                              pg_database):
     env = {"CHAT_RATE_LIMIT": "10000/second", "WEB_CONCURRENCY": "1"}
-    with DelayProxy("127.0.0.1", 6379, 0.2, 0.5, seed=7) as slow_redis:
+    broker = urlsplit(SHARED_REDIS)
+    with DelayProxy(broker.hostname, broker.port, 0.2, 0.5, seed=7) as slow_redis:
         a = server_factory({**env, "REDIS_URL": SHARED_REDIS})
         b = server_factory({**env, "REDIS_URL": SHARED_REDIS})
         c = server_factory({**env, "REDIS_URL": f"redis://127.0.0.1:{slow_redis.port}/0"})
