@@ -200,6 +200,11 @@ class SSEClient:
             self._ended.set()
             self._queue.put(_END)
 
+    @property
+    def local_port(self) -> int | None:
+        """The client-side port of the stream's connection (None if it never opened)."""
+        return self._sock.getsockname()[1] if self._sock is not None else None
+
     # -- reading ---------------------------------------------------------------------------
 
     def next(self, timeout: float = 5.0) -> Item:
