@@ -245,8 +245,14 @@ def remove_reaction(room, message_id, user, emoji):
                            emoji=emoji)])
 
 
-def announce_typing(room, user):
+def announce_typing(room_id, user, member_room):
     """A `typing` event to the room's other members, at most once per 3 s per user and
-    room; nothing is stored."""
-    if get_limits().typing_announced(user.id, room.id):
+    room; nothing is stored. A call within 3 s of an announcement answers at once: only
+    a member's call is ever announced, so the membership check (`member_room(room_id)`,
+    a database round trip) is needed only for calls that could announce."""
+    limits = get_limits()
+    if limits.typing_recently_announced(user.id, room_id):
+        return
+    room = member_room(room_id)
+    if limits.typing_announced(user.id, room.id):
         publish("typing", room=str(room.id), user=str(user.id))

@@ -96,6 +96,11 @@ class Limits:
         # API.md: typing is announced at most once per 3 s per user and room.
         self.typing = _Window(limiter, "1/3second", "typing")  # user and room ids: unique
 
+    def typing_recently_announced(self, user_id, room_id):
+        """Whether the user's typing in the room was announced within the last 3 s (no
+        count is taken: asking is free)."""
+        return not self.typing.allowed(f"{user_id}:{room_id}")
+
     def typing_announced(self, user_id, room_id):
         """True for the first typing call of the user in the room within 3 s."""
         return self.typing.hit(f"{user_id}:{room_id}")

@@ -88,7 +88,7 @@ def remove_reaction(room_id, message_id, emoji):
 
 @bp.post("/rooms/<uid:room_id>/typing")
 def typing(room_id):
-    message_service.announce_typing(member_room(room_id), g.user)
+    message_service.announce_typing(room_id, g.user, member_room)
     return "", 204
 
 
