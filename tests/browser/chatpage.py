@@ -75,20 +75,23 @@ class ChatPage:
         self.tid("signup").click()
         return self.await_signed_in(name)
 
-    def sign_in(self, name: str, password: str = PASSWORD) -> ChatPage:
+    def sign_in(self, name: str, password: str = PASSWORD, room: str | None = None) -> ChatPage:
         self.goto()
         self.tid("name").fill(name)
         self.tid("password").fill(password)
         self.tid("signin").click()
-        return self.await_signed_in(name)
+        return self.await_signed_in(name, room)
 
-    def await_signed_in(self, name: str) -> ChatPage:
+    def await_signed_in(self, name: str, room: str | None = None) -> ChatPage:
+        """Signed in and live. ``room``: the room that reopens by itself (the last one this
+        browser had open for that person); None: no room opens by itself."""
         self.name = name
         expect(self.tid("auth-form")).to_be_hidden()
         expect(self.state).to_have_text("live")
         expect(self.room_item("general")).to_have_count(1)
-        # No room opens by itself after signing in.
-        expect(self.title).to_have_text("No room open")
+        expect(self.title).to_have_text(room or "No room open")
+        if room is not None:
+            expect(self.tid("messages")).not_to_have_attribute("aria-busy", "true")
         return self
 
     def open_room(self, name: str) -> ChatPage:

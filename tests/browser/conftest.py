@@ -73,9 +73,6 @@ class PageProblems:
         self.console: list[str] = []
         # Console errors matching these are expected in a test (e.g. a stopped server).
         self.allowed_console: list[re.Pattern[str]] = []
-        # Signed out, the page asks who it is signed in as (GET /users/me) and gets a 401,
-        # which the browser logs.
-        self.allow_console(r"status of 401 .*/v1/chats/users/me\]$")
 
     def allow_console(self, pattern: str) -> None:
         self.allowed_console.append(re.compile(pattern))

@@ -155,7 +155,7 @@ def test_direct_messages_private_rooms_and_unread_badges(live_server, open_page,
     expect(general_item.get_by_test_id("unread-badge")).to_have_text("1")
     carol.post("more news in general")
     expect(general_item.get_by_test_id("unread-badge")).to_have_text("2")
-    expect(dave.page).to_have_title("(2) Chat")
+    expect(dave.page).to_have_title("(2) Chatterly")
     expect(dave.message(first.get_attribute("data-message-id"))).to_have_count(0)
     dave.shot(artifacts, "05-unread-badge-dave")
     with dave.page.expect_response(lambda r: r.request.method == "PUT"
@@ -163,7 +163,7 @@ def test_direct_messages_private_rooms_and_unread_badges(live_server, open_page,
         dave.open_room("general")
     assert marked.value.status == 204
     expect(general_item.get_by_test_id("unread-badge")).to_have_count(0)
-    expect(dave.page).to_have_title("Chat")
+    expect(dave.page).to_have_title("Chatterly")
     expect(dave.message_with_text("more news in general")).to_have_count(1)
     rooms = {r["name"]: r for r in dave_api.get(f"/users/{dave_api.id}/rooms").json()}
     assert rooms["general"]["unread_count"] == 0

@@ -77,6 +77,13 @@ def test_phone_sized_page_is_usable(live_server, open_page, artifacts):
     toggle.tap()
     expect(pat.tid("messages")).to_be_visible()
     expect(sent).to_be_visible()
+    # Escape closes the room list too, back to the room, focus on the toggle.
+    toggle.tap()
+    expect(general).to_be_visible()
+    pat.page.keyboard.press("Escape")
+    expect(pat.tid("messages")).to_be_visible()
+    expect(toggle).to_be_focused()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
 
 
 def test_keyboard_only_sign_in_and_post(live_server, open_page, artifacts):

@@ -64,6 +64,7 @@ export const join = (roomId, userId) =>
   request("POST", `/rooms/${id(roomId)}/users`, { chat_user: userId });
 export const leave = (roomId, userId) =>
   request("DELETE", `/rooms/${id(roomId)}/users/${id(userId)}`);
+export const deleteRoom = (roomId) => request("DELETE", `/rooms/${id(roomId)}`);
 export const invite = (roomId, userId) =>
   request("POST", `/rooms/${id(roomId)}/invitations`, { user: userId });
 
@@ -80,19 +81,3 @@ export const markRead = (roomId, messageId) =>
 // Network failures, 5xx and 429 are worth retrying; other errors are final.
 export const isRetryable = (err) =>
   !(err instanceof ApiError) || err.status >= 500 || err.status === 429;
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// Calls fn until it succeeds, with exponential backoff and jitter; honours Retry-After.
-export async function retrying(fn, { isCancelled = () => false } = {}) {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!isRetryable(err) || isCancelled()) throw err;
-      const backoff = Math.min(30000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
-      await sleep(Math.min(60000, err.retryAfterMs ?? backoff));
-      if (isCancelled()) throw err;
-    }
-  }
-}

@@ -1,13 +1,21 @@
 // The chat page: state, event wiring and the flows a person uses.
+// How messages look is timeline.js; sending is outbox.js; where the person is (URL,
+// last room, stream position) is place.js; notifications and the title, attention.js.
 
 import * as api from "./api.js";
-import { appendLive, createStore, mergeHistory } from "./messages.js";
 import {
-  fillList, invitationItem, memberItem, messageNode, publicRoomItem, roomItem, setPending,
-} from "./render.js";
+  PRODUCT, maybeNotify, notificationPermission, requestNotifications, setUnreadTitle,
+} from "./attention.js";
+import { appendLive, createStore, mergeHistory } from "./messages.js";
+import { createOutbox } from "./outbox.js";
+import { lastEventId, lastRoom, roomFromUrl, setUrlRoom, signedInHint, unsent } from "./place.js";
+import { fillList, invitationItem, memberItem, publicRoomItem, roomItem } from "./render.js";
 import { openStream } from "./stream.js";
+import { announcement, renderTimeline, timelineEntries } from "./timeline.js";
 
 const PAGE_SIZE = 50;
+const ERROR_MS = 6000; // transient banners fade after this
+const NOTICE_MS = 6000;
 const $ = (id) => document.getElementById(id);
 
 function initialState() {
@@ -18,16 +26,20 @@ function initialState() {
     publicRooms: [], // public rooms I am not in
     invitations: new Map(), // id -> {inv, roomName, inviterName}
     currentRoomId: null,
+    unreadAfter: null, // in the open room: the last message read before opening it
     stores: new Map(), // room id -> message store, for rooms opened since the last reload
-    pending: new Map(), // message id -> my message posted but not yet seen on the stream
+    outboxes: new Map(), // room id -> outbox of my messages not yet accepted
+    pending: new Map(), // message id -> my message not yet seen on the stream
     members: [], // of the current room
     online: new Map(), // user id -> boolean
     directPeers: new Map(), // direct room id -> the other person's name
+    unseenBelow: 0, // messages that arrived while scrolled up (the jump button)
+    departing: new Set(), // rooms I am leaving or deleting myself: my words, not the event's
   };
 }
 
 let state = initialState();
-const messageNodes = new Map(); // message id -> <li>, for the current room
+const timelineNodes = new Map(); // entry key -> <li>, for the current room
 
 // ---------------------------------------------------------------- users
 
@@ -68,23 +80,34 @@ async function findUserByName(name) {
 
 const flashTimers = new Map();
 
-function flash(id, text) {
+// Shows a banner that fades out by itself after `ms`: these report what just
+// happened; anything lasting (a kick, a deleted room) is also said in the room view.
+function flash(id, text, ms) {
   const box = $(id);
   box.querySelector(".flash-text").textContent = text;
+  box.classList.remove("fading");
   box.hidden = false;
-  clearTimeout(flashTimers.get(id));
-  flashTimers.set(id, setTimeout(() => (box.hidden = true), 10000));
+  for (const timer of flashTimers.get(id) ?? []) clearTimeout(timer);
+  flashTimers.set(id, [
+    setTimeout(() => box.classList.add("fading"), ms - 600),
+    setTimeout(() => hideFlash(id), ms),
+  ]);
+}
+
+function hideFlash(id) {
+  $(id).hidden = true;
+  $(id).classList.remove("fading");
 }
 
 function showError(err) {
-  if (!(err instanceof api.ApiError)) console.error(err);
+  if (!(err instanceof api.ApiError)) console.warn(err);
   if (err instanceof api.ApiError && err.status === 401 && state.me) endSession();
   const text = err instanceof api.ApiError ? err.message
     : navigator.onLine === false ? "You are offline." : "Could not reach the server.";
-  flash("error", text);
+  flash("error", text, ERROR_MS);
 }
 
-const showNotice = (text) => flash("notice", text);
+const showNotice = (text) => flash("notice", text, NOTICE_MS);
 
 // Runs an async UI action, reporting any failure.
 const action = (fn) => async (...args) => {
@@ -119,6 +142,24 @@ function debounce(fn, ms) {
   };
 }
 
+// A modal question for destructive actions. Resolves true only for the confirm
+// button; Escape, Cancel or closing it any other way mean no.
+function confirmAction({ title, text, ok }) {
+  const dialog = $("confirm-dialog");
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = text;
+  dialog.querySelector('[value="confirm"]').textContent = ok;
+  const opener = document.activeElement;
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      if (opener?.isConnected) opener.focus();
+      resolve(dialog.returnValue === "confirm");
+    }, { once: true });
+  });
+}
+
 // ---------------------------------------------------------------- session
 
 function showAuth() {
@@ -132,6 +173,7 @@ function showAuth() {
 
 function startSession(user) {
   state.me = user;
+  signedInHint.set(true);
   rememberUser(user);
   $("loading").hidden = true;
   $("auth").hidden = true;
@@ -141,19 +183,37 @@ function startSession(user) {
   $("whoami").textContent = user.name;
   setNavOpen(true);
   renderRoomHeader();
+  renderNotifyState();
   state.stream = openStream(user.id, streamHandlers);
-  refreshRooms();
+  refreshRooms().then(() => {
+    resendUnsent(user);
+    restorePlace(user);
+  });
   refreshInvitations();
+}
+
+// After signing in or reloading: the room the URL names, else the last one I had open.
+function restorePlace(user) {
+  if (state.me !== user || state.currentRoomId) return;
+  const wanted = roomFromUrl() ?? lastRoom.get(user.id);
+  if (wanted && state.rooms.has(wanted)) openRoom(wanted, { replaceUrl: true });
+  else setUrlRoom(null, { replace: true });
 }
 
 function endSession() {
   state.stream?.stop();
+  if (state.me) {
+    lastEventId.set(state.me.id, null); // a new session loads history anew
+    unsent.set(state.me.id, []);
+  }
+  signedInHint.set(false);
   state = initialState();
-  messageNodes.clear();
-  for (const id of ["room-list", "public-list", "invitation-list", "members", "messages"]) {
+  timelineNodes.clear();
+  for (const id of ["room-list", "public-list", "invitation-list", "members", "message-list"]) {
     $(id).replaceChildren();
   }
-  document.title = "Chat";
+  setUnreadTitle(0);
+  setUrlRoom(null, { replace: true });
   showAuth();
 }
 
@@ -165,9 +225,9 @@ async function submitAuth(event) {
   const session = await api.signIn(name, password);
   $("auth-password").value = "";
   startSession(session.user);
-  // Keyboard users land on their rooms, not on "Sign out".
+  // Keyboard users land on their rooms, not on "Sign out" (unless a room reopened).
   await roomsRequest;
-  document.querySelector('[data-testid="room-item"] button')?.focus();
+  if (!state.currentRoomId) document.querySelector('[data-testid="room-item"] button')?.focus();
 }
 
 const signOut = action(async () => {
@@ -213,6 +273,7 @@ async function fetchRooms(ticket) {
 const refreshRoomsSoon = debounce(refreshRooms, 300);
 
 async function resolveDirectPeer(room) {
+  if (room.peer) return state.directPeers.set(room.id, room.peer.name); // API 1.1
   state.directPeers.set(room.id, ""); // in progress; the label falls back to the room name
   const list = await api.members(room.id).catch(() => []);
   const peer = list.find((user) => user.id !== state.me?.id);
@@ -239,17 +300,20 @@ function renderRooms() {
     current: room.id === state.currentRoomId,
     onOpen: () => openRoom(room.id),
   })), "No rooms yet");
-  fillList($("public-list"), state.publicRooms.map((room) => publicRoomItem(room, {
+  const joinable = [...state.publicRooms].sort((a, b) => a.name.localeCompare(b.name));
+  fillList($("public-list"), joinable.map((room) => publicRoomItem(room, {
     onJoin: () => joinRoom(room),
   })), "No other public rooms");
-  const unread = mine.reduce((sum, room) => sum + (room.unread_count || 0), 0);
-  document.title = unread ? `(${unread}) Chat` : "Chat";
+  setUnreadTitle(mine.reduce((sum, room) => sum + (room.unread_count || 0), 0));
 }
 
-function forgetRoom(roomId) {
+// The room is gone for me (left, kicked, banned, deleted). `reason` is said in the
+// room view when it was the open room, so the change is not a silent jump.
+function forgetRoom(roomId, reason = null) {
   state.rooms.delete(roomId);
   state.stores.delete(roomId);
-  if (roomId === state.currentRoomId) closeRoom();
+  state.publicRooms = state.publicRooms.filter((room) => room.id !== roomId);
+  if (roomId === state.currentRoomId) closeRoom(reason);
   else renderRooms();
 }
 
@@ -266,11 +330,47 @@ const joinRoom = action(async (room) => {
 const leaveRoom = action(async () => {
   const room = state.rooms.get(state.currentRoomId);
   if (!room) return;
-  await api.leave(room.id, state.me.id);
-  forgetRoom(room.id);
+  const ok = await confirmAction({
+    title: `Leave ${roomLabel(room)}?`,
+    text: room.kind === "private"
+      ? "You will need a new invitation to come back."
+      : "You can join it again from the list of public rooms.",
+    ok: "Leave room",
+  });
+  if (!ok) return;
+  await departFrom(room, () => api.leave(room.id, state.me.id));
+  forgetRoom(room.id, `You left ${roomLabel(room)}.`);
   showNotice(`You left ${roomLabel(room)}.`);
   refreshRooms();
 });
+
+const deleteRoom = action(async () => {
+  const room = state.rooms.get(state.currentRoomId);
+  if (!room) return;
+  const ok = await confirmAction({
+    title: `Delete ${roomLabel(room)}?`,
+    text: "The room and its conversation disappear for every member. This cannot be undone.",
+    ok: "Delete room",
+  });
+  if (!ok) return;
+  await departFrom(room, () => api.deleteRoom(room.id));
+  forgetRoom(room.id, `You deleted ${roomLabel(room)}.`);
+  showNotice(`You deleted ${roomLabel(room)}.`);
+  refreshRooms();
+});
+
+// Runs my own leave/delete request. Its stream event may come before the answer; it
+// must not replace "You deleted x" with "x was deleted" (or say it twice). The caller
+// forgets the room right after, before any other event can be handled, so events
+// after that find no room to speak of.
+async function departFrom(room, request) {
+  state.departing.add(room.id);
+  try {
+    await request();
+  } finally {
+    state.departing.delete(room.id);
+  }
+}
 
 async function createRoom() {
   const name = $("new-room-name").value.trim();
@@ -357,8 +457,13 @@ function storeFor(roomId) {
 // Switches the view to `roomId` (null: no room open) with an empty message list.
 function setCurrentRoom(roomId) {
   state.currentRoomId = roomId;
-  messageNodes.clear();
-  $("messages").replaceChildren();
+  const room = state.rooms.get(roomId);
+  // Where I left off: the unread divider goes after my read marker, if others wrote since.
+  state.unreadAfter = room?.unread_count > 0 ? room.last_read : null;
+  state.unseenBelow = 0;
+  $("jump-new").hidden = true;
+  timelineNodes.clear();
+  $("message-list").replaceChildren();
   state.members = [];
   renderMembers();
   renderRooms();
@@ -366,16 +471,35 @@ function setCurrentRoom(roomId) {
   setNavOpen(roomId === null);
 }
 
-function openRoom(roomId) {
+// Opens one of my rooms. The URL follows (a new history entry unless `fromUrl`, when
+// the URL already says so, or `replaceUrl`), and it becomes the room to reopen.
+function openRoom(roomId, { fromUrl = false, replaceUrl = false } = {}) {
   if (!state.rooms.has(roomId)) return;
+  if (!fromUrl) setUrlRoom(roomId, { replace: replaceUrl });
+  lastRoom.set(state.me.id, roomId);
+  if (roomId === state.currentRoomId) return $("composer").focus();
   setCurrentRoom(roomId);
   $("composer").focus();
   showHistory(roomId);
   loadMembers(roomId);
 }
 
-function closeRoom() {
+// `reason`, if given, replaces the room view's hint (e.g. "You were removed from x.").
+function closeRoom(reason = null) {
+  if (state.currentRoomId) setUrlRoom(null, { replace: true });
   setCurrentRoom(null);
+  const hint = $("room-empty");
+  hint.textContent = reason ?? hint.dataset.defaultText;
+  hint.classList.toggle("room-gone", Boolean(reason));
+}
+
+// Back/forward (and a hand-edited URL) move between rooms.
+function followUrl() {
+  if (!state.me) return;
+  const roomId = roomFromUrl();
+  if (roomId === state.currentRoomId) return;
+  if (roomId && state.rooms.has(roomId)) openRoom(roomId, { fromUrl: true });
+  else closeRoom(roomId ? "That room is not in your list any more." : null);
 }
 
 function renderRoomHeader() {
@@ -385,6 +509,7 @@ function renderRoomHeader() {
   $("room-empty").hidden = Boolean(room);
   for (const id of ["messages", "composer-form", "members-pane"]) $(id).hidden = !room;
   for (const id of ["leave-room", "invite-form"]) $(id).hidden = !room || room.kind === "direct";
+  $("delete-room").hidden = !room || room.kind === "direct" || room.owner !== state.me?.id;
 }
 
 // Shows the room's newest messages, loading them first if needed.
@@ -394,6 +519,7 @@ async function showHistory(roomId) {
   if (roomId !== state.currentRoomId) return;
   renderMessages();
   scrollToBottom();
+  $("message-list").querySelector("[data-testid=unread-divider]")?.scrollIntoView({ block: "nearest" });
   maybeMarkRead();
   fillScreen();
 }
@@ -438,37 +564,31 @@ function fillScreen() {
   if (box.scrollHeight <= box.clientHeight) loadOlder();
 }
 
-// Brings the list in line with the store plus my pending messages, reusing nodes.
+const timelineContext = {
+  authorName,
+  isMine: (msg) => msg.user === state.me?.id,
+  onRetry: (msg) => state.outboxes.get(msg.room)?.retry(msg),
+  onDiscard: (msg) => {
+    if (!state.outboxes.get(msg.room)?.discard(msg)) return;
+    state.pending.delete(msg.id);
+    saveUnsent();
+    renderMessages();
+    $("composer").focus();
+  },
+};
+
+// Brings the list in line with the store plus my pending messages (in typed order).
 function renderMessages() {
   const roomId = state.currentRoomId;
   if (!roomId) return;
-  const box = $("messages");
   const store = state.stores.get(roomId);
-  const confirmed = store?.messages ?? [];
-  const pending = [...state.pending.values()].filter((msg) => msg.room === roomId && !store?.ids.has(msg.id));
-  const shown = new Set();
-  let previous = null;
-  for (const msg of [...confirmed, ...pending]) {
-    const isPending = !store?.ids.has(msg.id);
-    let node = messageNodes.get(msg.id);
-    if (!node) {
-      node = messageNode(msg, { pending: isPending, mine: msg.user === state.me.id, authorName });
-      messageNodes.set(msg.id, node);
-    } else if (node.classList.contains("pending") !== isPending) {
-      setPending(node, msg, isPending);
-    }
-    const expected = previous ? previous.nextElementSibling : box.firstElementChild;
-    if (node !== expected) box.insertBefore(node, expected);
-    previous = node;
-    shown.add(msg.id);
-  }
-  for (const [id, node] of messageNodes) {
-    if (!shown.has(id)) {
-      node.remove();
-      messageNodes.delete(id);
-    }
-  }
-  box.dataset.start = String(Boolean(store?.loaded && !store.hasMore));
+  const confirmed = (store?.messages ?? []).map((msg) => ({ msg, delivery: null }));
+  const pending = [...state.pending.values()]
+    .filter((msg) => msg.room === roomId && !store?.ids.has(msg.id))
+    .map((msg) => ({ msg, delivery: msg.state }));
+  const entries = timelineEntries([...confirmed, ...pending], { unreadAfter: state.unreadAfter });
+  renderTimeline($("message-list"), entries, timelineNodes, timelineContext);
+  $("messages").dataset.start = String(Boolean(store?.loaded && !store.hasMore));
 }
 
 function isAtBottom() {
@@ -479,6 +599,16 @@ function isAtBottom() {
 function scrollToBottom() {
   const box = $("messages");
   box.scrollTop = box.scrollHeight;
+  state.unseenBelow = 0;
+  $("jump-new").hidden = true;
+}
+
+// Messages arrived below while I read older ones: offer a way down, don't yank me there.
+function showJumpButton() {
+  state.unseenBelow++;
+  const button = $("jump-new");
+  button.textContent = `${state.unseenBelow} new message${state.unseenBelow === 1 ? "" : "s"} ↓`;
+  button.hidden = false;
 }
 
 // Marks the open room read when its newest message is actually on screen.
@@ -533,25 +663,54 @@ function newMessageId() {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-// Shows the message as pending at once; it stops being pending when it arrives on the
-// stream. Network failures, 5xx and 429 are retried with the same id (idempotent).
-async function sendMessage(roomId, text) {
-  const me = state.me;
-  const msg = { id: newMessageId(), room: roomId, user: me.id, message: text, created_at: new Date().toISOString() };
-  state.pending.set(msg.id, msg);
-  renderMessages();
-  scrollToBottom();
-  try {
-    await api.retrying(() => api.postMessage(roomId, msg.id, text), { isCancelled: () => state.me !== me });
-  } catch (err) {
-    if (state.me !== me) return;
-    state.pending.delete(msg.id);
-    if (roomId === state.currentRoomId) {
-      renderMessages();
-      if (!$("composer").value) $("composer").value = text; // give the text back
-    }
-    showError(err);
+function outboxFor(roomId) {
+  if (!state.outboxes.has(roomId)) {
+    const me = state.me;
+    state.outboxes.set(roomId, createOutbox({
+      post: (msg) => api.postMessage(roomId, msg.id, msg.message),
+      isActive: () => state.me === me,
+      onChange: (msg) => {
+        if (state.me !== me || !state.pending.has(msg.id)) return;
+        saveUnsent();
+        if (msg.state === "failed") showError(new api.ApiError(0, "not_sent", `Not sent: ${msg.error}`));
+        if (roomId === state.currentRoomId) renderMessages();
+      },
+    }));
   }
+  return state.outboxes.get(roomId);
+}
+
+// What a reload must send again: my messages the server has not accepted yet.
+function saveUnsent() {
+  if (!state.me) return;
+  const list = [...state.pending.values()].filter((msg) => msg.state !== "sent")
+    .map(({ id, room, user, message, created_at }) => ({ id, room, user, message, created_at }));
+  unsent.set(state.me.id, list);
+}
+
+// After a reload: queue again, in their order, the messages the last page could not
+// send (those of rooms I am still in; history or the stream drop any already stored).
+function resendUnsent(user) {
+  if (state.me !== user) return;
+  for (const msg of unsent.get(user.id)) {
+    if (!state.rooms.has(msg.room) || state.pending.has(msg.id) || msg.user !== user.id) continue;
+    if (state.stores.get(msg.room)?.ids.has(msg.id)) continue;
+    state.pending.set(msg.id, msg);
+    outboxFor(msg.room).add(msg);
+  }
+  renderMessages();
+}
+
+// Shows the message as pending at once and queues it; it stops being pending when it
+// arrives on the stream (or in history).
+function sendMessage(roomId, text) {
+  const msg = {
+    id: newMessageId(), room: roomId, user: state.me.id, message: text,
+    created_at: new Date().toISOString(),
+  };
+  state.pending.set(msg.id, msg);
+  outboxFor(roomId).add(msg);
+  scrollToBottom();
 }
 
 function submitComposer() {
@@ -570,16 +729,41 @@ function composerKeydown(event) {
 
 // ---------------------------------------------------------------- live events
 
-function onMessage(msg) {
-  state.pending.delete(msg.id);
+function onMessage(msg, eventId) {
+  if (!state.me) return;
+  lastEventId.set(state.me.id, eventId || msg.id); // where a reload resumes
+  if (state.pending.delete(msg.id)) saveUnsent();
   const store = state.stores.get(msg.room);
   const isNew = store ? appendLive(store, msg) : true;
-  if (isNew && msg.user !== state.me.id) bumpUnread(msg.room);
+  if (isNew && msg.user !== state.me.id) {
+    bumpUnread(msg.room);
+    notifyAbout(msg);
+  }
   if (msg.room !== state.currentRoomId) return;
-  const stick = isAtBottom() || msg.user === state.me.id;
+  const mine = msg.user === state.me.id;
+  const stick = isAtBottom() || mine;
   renderMessages();
   if (stick) scrollToBottom();
+  else if (isNew) showJumpButton();
+  if (isNew && !mine) announce(msg);
   maybeMarkRead();
+}
+
+function announce(msg) {
+  const name = names.get(msg.user);
+  if (name) $("announcer").textContent = announcement(msg, name);
+  else lookupUser(msg.user).then((user) => ($("announcer").textContent = announcement(msg, user.name)), () => {});
+}
+
+async function notifyAbout(msg) {
+  const room = state.rooms.get(msg.room);
+  if (!room || notificationPermission() !== "granted") return;
+  const user = await lookupUser(msg.user).catch(() => null);
+  if (!state.me) return;
+  maybeNotify({
+    msg, room, me: state.me, authorName: user?.name ?? "Someone", roomLabel: roomLabel(room),
+    onClick: () => openRoom(room.id),
+  });
 }
 
 function bumpUnread(roomId) {
@@ -598,15 +782,18 @@ function reloadHistories() {
   loadMembers(state.currentRoomId);
 }
 
+const GONE = { left: "You left", kicked: "You were removed from", banned: "You were banned from" };
+
 function onMembership({ room, user, action: what }) {
   if (user === state.me.id) {
+    if (state.departing.has(room)) return; // leaveRoom says it
     if (what === "joined") {
       dropInvitationsFor(room);
     } else {
       const known = state.rooms.get(room);
-      forgetRoom(room);
-      const verb = { left: "left", kicked: "were removed from", banned: "were banned from" }[what] ?? "left";
-      if (known) showNotice(`You ${verb} ${roomLabel(known)}.`);
+      const text = known ? `${GONE[what] ?? "You left"} ${roomLabel(known)}.` : null;
+      forgetRoom(room, text);
+      if (text) showNotice(text);
     }
     refreshRoomsSoon();
   } else if (room === state.currentRoomId) {
@@ -618,12 +805,22 @@ function onMembership({ room, user, action: what }) {
   }
 }
 
-function onRoom({ room, action: what }) {
-  if (what !== "deleted") return;
+function onRoom({ room, action: what, info }) {
+  if (what === "created") return roomCreated(info);
+  if (what !== "deleted" || state.departing.has(room)) return; // deleteRoom says it
   const known = state.rooms.get(room);
-  forgetRoom(room);
-  if (known) showNotice(`${roomLabel(known)} was deleted.`);
+  const text = known ? `${roomLabel(known)} was deleted.` : null;
+  forgetRoom(room, text);
+  if (text) showNotice(text);
   refreshRoomsSoon();
+}
+
+// Someone made a public room: offer it at once. (My own rooms come with refreshRooms.)
+function roomCreated(info) {
+  if (!info || info.kind !== "public" || state.rooms.has(info.id)) return;
+  if (info.owner === state.me.id || state.publicRooms.some((room) => room.id === info.id)) return;
+  state.publicRooms.push(info);
+  renderRooms();
 }
 
 function onPresence({ user, status }) {
@@ -665,7 +862,7 @@ async function stillSignedIn() {
   } catch (err) {
     if (err.status !== 401) return true;
     endSession();
-    flash("error", "Your session has ended. Please sign in again.");
+    flash("error", "Your session has ended. Please sign in again.", ERROR_MS);
     return false;
   }
 }
@@ -673,7 +870,7 @@ async function stillSignedIn() {
 const streamHandlers = {
   onState: setConnectionState,
   onReady(_data, { resumed }) {
-    refreshRooms(); // membership and invitation events are not replayed
+    refreshRooms(); // invitations and rooms created meanwhile are not replayed
     refreshInvitations();
     if (!resumed) reloadHistories();
     else if (state.currentRoomId) loadMembers(state.currentRoomId);
@@ -685,11 +882,32 @@ const streamHandlers = {
   onInvitation,
   onRead,
   onReset() {
+    if (state.me) lastEventId.set(state.me.id, null);
     reloadHistories();
     refreshRooms();
   },
+  lastEventId: () => (state.me ? lastEventId.get(state.me.id) : null),
   beforeReconnect: stillSignedIn,
 };
+
+// ---------------------------------------------------------------- notifications
+
+function renderNotifyState() {
+  const permission = notificationPermission();
+  const text = {
+    unsupported: "This browser cannot show desktop notifications.",
+    default: "Get a desktop notification for direct messages and mentions while this tab is hidden.",
+    granted: "On: direct messages and mentions notify you while this tab is hidden.",
+    denied: "Blocked in this browser's site settings.",
+  }[permission];
+  $("notify-state").textContent = text ?? "";
+  $("notify-enable").hidden = permission !== "default";
+}
+
+const enableNotifications = action(async () => {
+  await requestNotifications();
+  renderNotifyState();
+});
 
 // ---------------------------------------------------------------- layout
 
@@ -698,7 +916,18 @@ function setNavOpen(open) {
   $("nav-toggle").setAttribute("aria-expanded", String(open));
 }
 
+// Escape closes the room list when it covers a room (phones); dialogs close by themselves.
+function onKeydown(event) {
+  if (event.key !== "Escape" || event.defaultPrevented) return;
+  if ($("chat").classList.contains("nav-open") && state.currentRoomId
+      && window.matchMedia("(max-width: 700px)").matches) {
+    setNavOpen(false);
+    $("nav-toggle").focus();
+  }
+}
+
 function bindUi() {
+  $("room-empty").dataset.defaultText = $("room-empty").textContent;
   $("members-pane").open = !window.matchMedia("(max-width: 700px)").matches; // phones: collapsed
   onSubmit($("auth-form"), submitAuth);
   onSubmit($("new-room-form"), createRoom);
@@ -711,24 +940,46 @@ function bindUi() {
   $("composer").addEventListener("keydown", composerKeydown);
   $("signout").addEventListener("click", signOut);
   $("leave-room").addEventListener("click", leaveRoom);
+  $("delete-room").addEventListener("click", deleteRoom);
+  $("notify-enable").addEventListener("click", enableNotifications);
+  $("jump-new").addEventListener("click", () => {
+    scrollToBottom();
+    maybeMarkRead();
+  });
   $("nav-toggle").addEventListener("click", () =>
     setNavOpen(!$("chat").classList.contains("nav-open")));
   for (const id of ["error", "notice"]) {
-    $(id).querySelector("button").addEventListener("click", () => ($(id).hidden = true));
+    $(id).querySelector("button").addEventListener("click", () => hideFlash(id));
   }
   $("messages").addEventListener("scroll", () => {
     if ($("messages").scrollTop < 80) loadOlder();
-    if (isAtBottom()) maybeMarkRead();
+    if (isAtBottom()) {
+      state.unseenBelow = 0;
+      $("jump-new").hidden = true;
+      maybeMarkRead();
+    }
   }, { passive: true });
+  document.addEventListener("keydown", onKeydown);
   document.addEventListener("visibilitychange", maybeMarkRead);
   window.addEventListener("focus", maybeMarkRead);
+  window.addEventListener("popstate", followUrl);
+  window.addEventListener("hashchange", followUrl);
+  // Back online: send what waited instead of sleeping out the backoff.
+  window.addEventListener("online", () => {
+    for (const outbox of state.outboxes.values()) outbox.nudge();
+  });
 }
 
 async function boot() {
   bindUi();
+  setUnreadTitle(0);
+  document.querySelector(".brand").textContent = PRODUCT;
+  // Without the hint there is no session to find: don't ask (the 401 would be logged).
+  if (!signedInHint.get()) return showAuth();
   try {
     startSession(await api.me());
   } catch (err) {
+    if (err.status === 401) signedInHint.set(false);
     showAuth();
     if (err.status !== 401) showError(err);
   }

@@ -1,4 +1,5 @@
-// DOM building. User-supplied text only ever goes through textContent or text nodes.
+// DOM building for the side lists (rooms, invitations, members); the message timeline
+// is timeline.js. User-supplied text only ever goes through textContent or text nodes.
 
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -11,40 +12,6 @@ export function el(tag, attrs = {}, ...children) {
   }
   node.append(...children); // strings become text nodes
   return node;
-}
-
-function formatTime(iso) {
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return "";
-  const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  if (date.toDateString() === new Date().toDateString()) return time;
-  return `${date.toLocaleDateString([], { month: "short", day: "numeric" })} ${time}`;
-}
-
-function setTime(node, iso) {
-  node.dateTime = iso;
-  node.title = new Date(iso).toLocaleString();
-  node.textContent = formatTime(iso);
-}
-
-// authorName(userId, callback) gives the name now (string) or calls back later.
-export function messageNode(msg, { pending, mine, authorName }) {
-  const author = el("span", { class: "author", "data-testid": "message-author" });
-  author.textContent = authorName(msg.user, (name) => (author.textContent = name)) ?? "…";
-  const node = el(
-    "li",
-    { class: mine ? "message mine" : "message", "data-testid": "message", "data-message-id": msg.id },
-    el("div", { class: "meta" }, author, " ", el("time", { class: "time" }), " ", el("span", { class: "status" })),
-    el("div", { class: "text", "data-testid": "message-text", text: msg.message }),
-  );
-  setPending(node, msg, pending);
-  return node;
-}
-
-export function setPending(node, msg, pending) {
-  node.classList.toggle("pending", pending);
-  node.querySelector(".status").textContent = pending ? "sending…" : "";
-  setTime(node.querySelector("time"), msg.created_at);
 }
 
 export function roomItem(room, { label, current, onOpen }) {

@@ -1,41 +1,51 @@
 // The one live event stream of the signed-in user.
 //
-// EventSource reconnects by itself after network errors and sends Last-Event-ID,
-// so the server can replay what we missed. Only when it gives up (readyState
-// CLOSED, e.g. a non-200 answer) do we create a new one, after a delay; a new
-// EventSource cannot resume, so its `ready` is reported as not resumed.
+// EventSource reconnects by itself after network errors and sends Last-Event-ID, so
+// the server replays what we missed. Only when it gives up (readyState CLOSED, e.g. a
+// non-200 answer) do we create a new one, after a delay. A new EventSource cannot set
+// headers, so it names the last message seen in the URL (?last_event_id=, API 1.1):
+// that is also how a reloaded page resumes where the previous one stopped.
 
-const NAMED_EVENTS = ["presence", "membership", "room", "invitation", "read", "reset"];
+// Events the server sends today, and the ones API 1.1 announces (handlers for those
+// are optional: an event without a handler is ignored).
+const NAMED_EVENTS = [
+  "presence", "membership", "room", "invitation", "read", "reset",
+  "edit", "delete", "reaction", "typing",
+];
 
-// handlers: onState(state), onReady(data, {resumed}), onMessage(msg), one function per
-// named event (onPresence, onMembership, ...), and beforeReconnect() -> Promise<boolean>.
+// handlers: onState(state), onReady(data, {resumed}), onMessage(msg, eventId), one
+// function per named event (onPresence, onMembership, ...), lastEventId() -> id or
+// null, and beforeReconnect() -> Promise<boolean>.
 export function openStream(userId, handlers) {
-  const url = `/v1/chats/users/${encodeURIComponent(userId)}/subscribe`;
+  const base = `/v1/chats/users/${encodeURIComponent(userId)}/subscribe`;
   let source = null;
   let timer = null;
   let stopped = false;
   let wasLive = false;
   let delay = 1000;
 
-  function dispatch(handler, event) {
+  function dispatch(handler, event, ...extra) {
     let data;
     try {
       data = JSON.parse(event.data);
     } catch {
       return; // not ours to understand
     }
-    handler?.(data);
+    handler?.(data, ...extra);
   }
 
   function connect() {
-    source = new EventSource(url);
+    const since = handlers.lastEventId();
+    source = new EventSource(since ? `${base}?last_event_id=${encodeURIComponent(since)}` : base);
     let readyCount = 0;
     handlers.onState(wasLive ? "reconnecting" : "connecting");
 
-    source.onmessage = (event) => dispatch(handlers.onMessage, event);
+    source.onmessage = (event) => dispatch(handlers.onMessage, event, event.lastEventId);
     source.addEventListener("ready", (event) => {
-      // Resumed only if this same EventSource reconnected with a Last-Event-ID.
-      const resumed = readyCount++ > 0 && event.lastEventId !== "";
+      // The first ready resumes from the URL's id; later ones (the browser's own
+      // reconnects) from the Last-Event-ID header, or the URL's id if none came since.
+      const resumed = Boolean(since) || (readyCount > 0 && event.lastEventId !== "");
+      readyCount++;
       wasLive = true;
       delay = 1000;
       handlers.onState("live");
