@@ -913,6 +913,33 @@ def _paths(error_schemas: dict) -> dict:
         ),
     }
 
+    paths["/search/messages"] = {"get": _op(
+        "searchMessages", "messages", "Search messages",
+        description="Messages whose text has every word of `q` as a word (a word is a run "
+                    "of letters and digits; case-insensitive; the last word may be a "
+                    "prefix), newest first. Without `room`: the live rooms the caller is a "
+                    "member of; with `room`: that room, which may be any public room the "
+                    "caller is not banned from. Deleted messages never appear.",
+        params=[
+            _query("q", "The words to find (at most 32 different ones); without a letter "
+                        "or digit in it, a 400.",
+                   {"type": "string", "minLength": 1}, required=True),
+            _query("room", "Search only this room.", _uuid()),
+            _query("limit", "How many (default 20; larger values are capped at 50; "
+                            "non-numbers or < 1 are a 400).",
+                   {"type": "integer", "minimum": 1, "default": 20}),
+            _query("before", "The id of a message of the rooms searched, e.g. the last "
+                             "one of the previous page: only older messages.", _uuid()),
+        ],
+        ok={"200": _json_response("Matching messages, newest first.",
+                                  _array(_ref("Message"), maxItems=50))},
+        errors={"400": "Also `invalid_cursor` (`before` is not a message of the rooms "
+                       "searched).",
+                "403": "With `room`: the caller is banned from that room (`banned`).",
+                "404": "With `room`: no such room, a deactivated room, or a private or "
+                       "direct room the caller is not a member of."},
+    )}
+
     # ----- operations
     paths["/healthcheck"] = {"get": _op(
         "healthcheck", "operations", "Health",

@@ -8,6 +8,7 @@ the message text by themselves on post, edit and deletion (whose text is erased)
 Revision ID: 0004
 Revises: 0003
 """
+import string
 import unicodedata
 
 from alembic import op
@@ -19,6 +20,28 @@ branch_labels = None
 depends_on = None
 
 LIVE_NAMED = "active AND kind <> 'direct'"
+# translate()'s arguments: the ASCII punctuation and as many spaces, as SQL literals.
+_PUNCTUATION = "'" + string.punctuation.replace("'", "''") + "'"
+_SPACES = "'" + " " * len(string.punctuation) + "'"
+# What PostgreSQL indexes for search (chat/search.py reads it):
+# - the words: to_tsvector 'simple' (lower-cased, no stemming, no stop words: "every word
+#   must occur as a word", in any language) of the text with its ASCII punctuation made
+#   spaces first, as FTS5 splits it: the default parser would keep `bob@example.com`,
+#   `github.com/x`, `3.14` or `foo-bar` as single lexemes, and "example" would not find
+#   them (translate() is immutable and does not depend on the locale);
+# - each word again as '#<first 8 hex digits of the room id>:<word>', so that the GIN
+#   index finds a word in a set of rooms without fetching its matches in every other
+#   room. No word can look like one ('#' is punctuation). A near-2047-byte word, which
+#   would not fit with the prefix, is left out of them.
+SEARCH_VECTOR_FUNCTION = f"""
+CREATE FUNCTION message_search_vector(message text, room_id uuid) RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT words || array_to_tsvector(ARRAY(
+        SELECT '#' || left(room_id::text, 8) || ':' || lexeme
+        FROM unnest(tsvector_to_array(words)) AS lexeme
+        WHERE octet_length(lexeme) <= 2037))
+    FROM to_tsvector('simple', translate(message, {_PUNCTUATION}, {_SPACES})) AS words
+$$"""
 
 
 def _name_key(name):  # chat.models.name_key, frozen here as of this revision
@@ -80,10 +103,9 @@ def upgrade():
     )
 
     if postgres:
-        # 'simple': lower-cased words, no stemming and no stop words — "every word must
-        # occur as a word", in any language.
+        op.execute(SEARCH_VECTOR_FUNCTION)
         op.execute("ALTER TABLE messages ADD COLUMN search_vector tsvector "
-                   "GENERATED ALWAYS AS (to_tsvector('simple', message)) STORED")
+                   "GENERATED ALWAYS AS (message_search_vector(message, room_id)) STORED")
         op.execute("CREATE INDEX ix_messages_search ON messages USING gin (search_vector)")
     else:
         op.execute("CREATE VIRTUAL TABLE messages_fts USING fts5(message, content='messages', "
@@ -105,6 +127,7 @@ def downgrade():
     if postgres:
         op.execute("DROP INDEX ix_messages_search")
         op.execute("ALTER TABLE messages DROP COLUMN search_vector")
+        op.execute("DROP FUNCTION message_search_vector(text, uuid)")
     else:
         for trigger in ("insert", "delete", "update"):
             op.execute(f"DROP TRIGGER messages_fts_{trigger}")
