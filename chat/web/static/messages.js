@@ -1,13 +1,36 @@
 // Per-room message lists: deduplicated by id, kept in stream/history order
 // (the server guarantees both are the same stored order).
+//
+// A store usually holds the newest messages and grows backwards (older pages). Jumping to
+// an old message (a search result, a reply's original) may load a window around it
+// instead: then `hasNewer` is true, live messages wait on the server, and newer pages
+// load with `after` cursors until the window meets the present again.
+//
+// Edits, deletions and reactions (API 1.1) change messages in place. Each may arrive
+// twice (the stream's replay after a resume); applying one again changes nothing.
+
+import { applyReactionEvent } from "./reactions.js";
 
 export function createStore() {
-  return { messages: [], ids: new Set(), loaded: false, hasMore: true, loading: false };
+  return {
+    messages: [], ids: new Set(), deleted: new Set(),
+    loaded: false, hasMore: true, hasNewer: false, loading: false,
+  };
 }
 
-// A message from the live stream goes last, unless we already have it.
+export const findMessage = (store, id) => store?.messages.find((msg) => msg.id === id) ?? null;
+
+// A message from the live stream goes last, unless we already have it (or it was
+// deleted meanwhile, or the store is a window of the past that it does not belong to).
+// True when it is new to us.
 export function appendLive(store, msg) {
-  if (store.ids.has(msg.id)) return false;
+  if (store.ids.has(msg.id) || store.deleted.has(msg.id)) return false;
+  if (store.hasNewer) { // joins once the newer pages reach the present
+    store.later ??= [];
+    if (store.later.some((held) => held.id === msg.id)) return false;
+    store.later.push(msg);
+    return true;
+  }
   store.messages.push(msg);
   store.ids.add(msg.id);
   return true;
@@ -16,11 +39,14 @@ export function appendLive(store, msg) {
 // Merges a chronological history page into the list. Messages we already hold act
 // as anchors: each new message goes right after the page message preceding it.
 // New messages before the first anchor (or a page sharing nothing with the list,
-// such as an older page) go first.
+// such as an older page) go first. Messages we already hold take the page's state
+// (it may hold edits or reactions that happened while the stream was not there).
 export function mergeHistory(store, page) {
   const after = new Map(); // anchor id, or null for "at the start" -> new messages
+  const fresh = new Map(page.map((msg) => [msg.id, msg]));
   let anchor = null;
   for (const msg of page) {
+    if (store.deleted.has(msg.id)) continue;
     if (store.ids.has(msg.id)) {
       anchor = msg.id;
       continue;
@@ -30,6 +56,46 @@ export function mergeHistory(store, page) {
     store.ids.add(msg.id);
   }
   const merged = [...(after.get(null) ?? [])];
-  for (const msg of store.messages) merged.push(msg, ...(after.get(msg.id) ?? []));
+  for (const msg of store.messages) merged.push(fresh.get(msg.id) ?? msg, ...(after.get(msg.id) ?? []));
   store.messages = merged;
+}
+
+// A page loaded with `after` = the last message held: it goes at the end.
+export function appendNewer(store, page) {
+  for (const msg of page) {
+    if (store.ids.has(msg.id) || store.deleted.has(msg.id)) continue;
+    store.messages.push(msg);
+    store.ids.add(msg.id);
+  }
+}
+
+// The message as it is now (an `edit` event or the PATCH answer). True if it changed.
+export function applyEdit(store, msg) {
+  const index = store?.messages.findIndex((held) => held.id === msg.id) ?? -1;
+  if (index < 0) return false;
+  const held = store.messages[index];
+  if (held.message === msg.message && held.edited_at === msg.edited_at
+      && JSON.stringify(held.reactions) === JSON.stringify(msg.reactions)) return false;
+  store.messages[index] = { ...held, ...msg };
+  return true;
+}
+
+// True if the store held it.
+export function applyDelete(store, messageId) {
+  if (!store) return false;
+  store.deleted.add(messageId);
+  if (!store.ids.delete(messageId)) return false;
+  store.messages = store.messages.filter((msg) => msg.id !== messageId);
+  return true;
+}
+
+// A `reaction` event {message, emoji, user, action}. True if it changed anything.
+export function applyReaction(store, event) {
+  const index = store?.messages.findIndex((held) => held.id === event.message) ?? -1;
+  if (index < 0) return false;
+  const held = store.messages[index];
+  const reactions = applyReactionEvent(held.reactions ?? [], event);
+  if (reactions === held.reactions) return false;
+  store.messages[index] = { ...held, reactions };
+  return true;
 }
