@@ -142,8 +142,12 @@ def test_offline_burst_is_stored_in_typed_order(live_server, open_page, problems
         "[data-testid=message].pending", "nodes => nodes.map(n => n.dataset.messageId)")
 
     kai.page.context.set_offline(False)
+    # Back online the stream reconnects at once (not after its retry delay) and the
+    # outbox stops waiting; the margin is for a loaded machine.
+    expect(kai.state).to_have_text("live", timeout=15_000)
     for message_id, text in zip(ids, texts):
-        expect_confirmed(kai.message(message_id), text)
+        expect(kai.message(message_id)).not_to_have_class(PENDING, timeout=15_000)
+        expect(kai.message(message_id).get_by_test_id("message-text")).to_have_text(text)
     stored = [m for m in observer.history(general, limit=50) if m["id"] in ids]
     assert [m["message"] for m in stored] == texts, "stored in the order typed"
     assert [m["id"] for m in stored] == ids, "each under the id the page gave it"

@@ -1,13 +1,15 @@
 // The chat page: state, event wiring and the flows a person uses.
 // How messages look is timeline.js; sending is outbox.js; where the person is (URL,
-// last room, stream position) is place.js; notifications and the title, attention.js.
-// API 1.1's message features each have a module (message_actions.js, reactions.js,
-// mentions.js, typing.js, search.js) hooked in here.
+// last room, stream position) is place.js; notifications and the title, attention.js;
+// banners and confirmations, feedback.js; user names, users.js. API 1.1's message
+// features each have a module (message_actions.js, reactions.js, mentions.js,
+// typing.js, search.js) hooked in here.
 
 import * as api from "./api.js";
 import {
   PRODUCT, maybeNotify, notificationPermission, requestNotifications, setUnreadTitle,
 } from "./attention.js";
+import { confirmAction, flash, hideFlash } from "./feedback.js";
 import { startEditing, messageTools } from "./message_actions.js";
 import { attachMentions } from "./mentions.js";
 import {
@@ -22,6 +24,7 @@ import { createSearch } from "./search.js";
 import { openStream } from "./stream.js";
 import { announcement, renderTimeline, timelineEntries } from "./timeline.js";
 import { createTyping } from "./typing.js";
+import { authorName, findUserByName, lookupUser, names, rememberUser } from "./users.js";
 
 const PAGE_SIZE = 50;
 const AROUND = 25; // messages loaded on each side of one jumped to
@@ -57,63 +60,7 @@ const DELETED = { deleted: true };
 let state = initialState();
 const timelineNodes = new Map(); // entry key -> <li>, for the current room
 
-// ---------------------------------------------------------------- users
-
-const users = new Map(); // id -> Promise<User>
-const names = new Map(); // id -> name, once known
-
-function rememberUser(user) {
-  names.set(user.id, user.name);
-  users.set(user.id, Promise.resolve(user));
-}
-
-function lookupUser(id) {
-  if (!users.has(id)) {
-    const request = api.getUser(id).then((user) => {
-      names.set(id, user.name);
-      return user;
-    });
-    request.catch(() => users.delete(id)); // let a later call try again
-    users.set(id, request);
-  }
-  return users.get(id);
-}
-
-// The name right away if known; otherwise null, and `later` is called with it.
-function authorName(id, later) {
-  if (names.has(id)) return names.get(id);
-  lookupUser(id).then((user) => later(user.name), () => later("unknown user"));
-  return null;
-}
-
-async function findUserByName(name) {
-  const [user] = await api.findUser(name);
-  if (!user) throw new api.ApiError(404, "not_found", `There is no user named “${name}”.`);
-  return user;
-}
-
 // ---------------------------------------------------------------- feedback
-
-const flashTimers = new Map();
-
-// Shows a banner that fades out by itself after `ms`: these report what just
-// happened; anything lasting (a kick, a deleted room) is also said in the room view.
-function flash(id, text, ms) {
-  const box = $(id);
-  box.querySelector(".flash-text").textContent = text;
-  box.classList.remove("fading");
-  box.hidden = false;
-  for (const timer of flashTimers.get(id) ?? []) clearTimeout(timer);
-  flashTimers.set(id, [
-    setTimeout(() => box.classList.add("fading"), ms - 600),
-    setTimeout(() => hideFlash(id), ms),
-  ]);
-}
-
-function hideFlash(id) {
-  $(id).hidden = true;
-  $(id).classList.remove("fading");
-}
 
 function showError(err) {
   if (!(err instanceof api.ApiError)) console.warn(err);
@@ -156,24 +103,6 @@ function debounce(fn, ms) {
     clearTimeout(timer);
     timer = setTimeout(fn, ms);
   };
-}
-
-// A modal question for destructive actions. Resolves true only for the confirm
-// button; Escape, Cancel or closing it any other way mean no.
-function confirmAction({ title, text, ok }) {
-  const dialog = $("confirm-dialog");
-  $("confirm-title").textContent = title;
-  $("confirm-text").textContent = text;
-  dialog.querySelector('[value="confirm"]').textContent = ok;
-  const opener = document.activeElement;
-  dialog.returnValue = "";
-  dialog.showModal();
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => {
-      if (opener?.isConnected) opener.focus();
-      resolve(dialog.returnValue === "confirm");
-    }, { once: true });
-  });
 }
 
 // ---------------------------------------------------------------- session
@@ -522,6 +451,12 @@ function closeRoom(reason = null) {
   const hint = $("room-empty");
   hint.textContent = reason ?? hint.dataset.defaultText;
   hint.classList.toggle("room-gone", Boolean(reason));
+  // Focus was in the room that just went away (e.g. the composer): keep keyboard and
+  // screen reader users in place, on the reason.
+  const active = document.activeElement;
+  const lost = !active || active === document.body
+    || ($("room").contains(active) && active !== hint && !active.checkVisibility());
+  if (reason && lost) hint.focus();
 }
 
 // Back/forward (and a hand-edited URL) move between rooms.
@@ -992,8 +927,14 @@ function announce(msg) {
 }
 
 async function notifyAbout(msg) {
-  const room = state.rooms.get(msg.room);
-  if (!room || notificationPermission() !== "granted") return;
+  if (notificationPermission() !== "granted" || !document.hidden) return;
+  let room = state.rooms.get(msg.room);
+  if (!room) {
+    // Most likely someone's first direct message: its room is not listed yet.
+    await refreshRooms();
+    room = state.rooms.get(msg.room);
+  }
+  if (!room) return;
   const user = await lookupUser(msg.user).catch(() => null);
   if (!state.me) return;
   maybeNotify({
@@ -1294,6 +1235,7 @@ function bindUi() {
   window.addEventListener("hashchange", followUrl);
   // Back online: send what waited instead of sleeping out the backoff.
   window.addEventListener("online", () => {
+    state.stream?.reconnectNow();
     for (const outbox of state.outboxes.values()) outbox.nudge();
   });
 }

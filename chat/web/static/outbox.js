@@ -55,11 +55,13 @@ export function createOutbox({ post, onChange, isActive }) {
           onChange(msg);
           return;
         }
-        msg.state = "waiting";
-        onChange(msg);
+        // Stays "waiting" through the retries (no flicker, and its "Retry now" button
+        // stays the same element) until it is accepted or refused for good.
+        if (msg.state !== "waiting") {
+          msg.state = "waiting";
+          onChange(msg);
+        }
         await pause(err.retryAfterMs ?? backoff(attempt));
-        if (msg.state === "waiting") msg.state = "sending";
-        onChange(msg);
       }
     }
   }

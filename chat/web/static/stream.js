@@ -94,6 +94,14 @@ export function openStream(userId, handlers) {
   window.addEventListener("online", online);
   connect();
   return {
+    // Back online: don't wait out the browser's retry delay (up to 5 s) or our backoff.
+    reconnectNow() {
+      if (stopped || source?.readyState === EventSource.OPEN) return;
+      clearTimeout(timer);
+      source?.close();
+      delay = 1000;
+      connect();
+    },
     stop() {
       stopped = true;
       clearTimeout(timer);
