@@ -52,6 +52,7 @@ function initialState() {
     departing: new Set(), // rooms I am leaving or deleting myself: my words, not the event's
     replyTo: null, // the message my next post answers (in the open room)
     quoted: new Map(), // message id -> Message or DELETED: originals of replies not in view
+    showing: null, // Promise: the open room's history shown (what a jump waits for)
   };
 }
 
@@ -202,13 +203,28 @@ function refreshRooms() {
   return roomsRequest;
 }
 
+// Live messages counted in the room list (bumpUnread), by room: a list answer computed
+// before one of them was stored must not take its count back.
+const liveBumps = new Map(); // room id -> number of live bumps, since the page started
+
 async function fetchRooms(ticket) {
   const me = state.me;
   if (!me) return; // signed out meanwhile
+  const bumpsBefore = new Map(liveBumps);
   try {
     const [mine, visible] = await Promise.all([api.myRooms(me.id), api.rooms()]);
     if (state.me !== me) return;
     if (ticket !== roomsTicket) return roomsRequest; // a newer request wins: wait for it
+    let raced = false;
+    for (const room of mine) {
+      const held = state.rooms.get(room.id);
+      if (!held || (liveBumps.get(room.id) ?? 0) === (bumpsBefore.get(room.id) ?? 0)) continue;
+      // Counted live while the answer was on its way: it may or may not count them.
+      room.unread_count = Math.max(room.unread_count ?? 0, held.unread_count ?? 0);
+      room.mention_count = Math.max(room.mention_count ?? 0, held.mention_count ?? 0);
+      raced = true;
+    }
+    if (raced) refreshRoomsSoon(); // a later answer counts them for sure
     state.rooms = new Map(mine.map((room) => [room.id, room]));
     state.publicRooms = visible.filter((room) => room.kind === "public" && !state.rooms.has(room.id));
     if (state.currentRoomId && !state.rooms.has(state.currentRoomId)) closeRoom();
@@ -947,6 +963,7 @@ function bumpUnread(msg) {
   const room = state.rooms.get(msg.room);
   if (!room) return refreshRoomsSoon(); // a room we have not listed yet
   room.unread_count = (room.unread_count || 0) + 1;
+  liveBumps.set(room.id, (liveBumps.get(room.id) ?? 0) + 1);
   if (msg.mentions?.includes(state.me.id)) room.mention_count = (room.mention_count || 0) + 1;
   renderRooms();
 }
