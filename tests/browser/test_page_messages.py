@@ -164,6 +164,15 @@ def test_reply_quotes_the_original_and_jumps_to_it(live_server, open_page):
     late_quote.click()
     expect(ivy.message(original_id)).to_have_class(HIGHLIGHTED)
     expect(ivy.message(original_id)).to_be_in_viewport()
+    # From that window of the past, scrolling down loads the newer pages up to the present,
+    # each message once and in order.
+    ivy.page.wait_for_function("""(id) => {
+        const box = document.getElementById("messages");
+        box.scrollTop = box.scrollHeight;
+        return document.querySelector(`[data-message-id="${id}"]`) !== null;
+    }""", arg=late["id"])
+    history = [m["id"] for m in jay_api.history(room_id, limit=200)]
+    assert ivy.message_ids() == history[history.index(ivy.message_ids()[0]):]
 
     # A deleted original: the quote says so.
     ivy_api = api_user(live_server, "ivy")
@@ -262,6 +271,12 @@ def test_typing_indicator_shows_for_the_other_and_expires(live_server, open_page
     oli.composer.press("Enter")
     expect(pam.message_with_text("hello")).to_have_count(1)
     expect(indicator).to_have_text("", timeout=2000)  # well before it would expire
+    said = pam.page.evaluate("""async () => {
+        const src = document.querySelector('script[type=module]').src;
+        const { describe } = await import(new URL('typing.js', src));
+        return [describe(["ann"]), describe(["ann", "bo"]), describe(["ann", "bo", "cy"])];
+    }""")
+    assert said == ["ann is typing…", "ann and bo are typing…", "ann, bo and cy are typing…"]
     pam_api.close()
 
 

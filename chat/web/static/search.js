@@ -89,11 +89,13 @@ export function createSearch(nodes, { search, currentRoom, authorName, roomLabel
     close();
     nodes.input.focus();
   });
-  nodes.panel.addEventListener("keydown", (event) => {
-    if (event.key !== "Escape") return;
+  const escape = (event) => {
+    if (event.key !== "Escape" || nodes.panel.hidden) return;
     event.preventDefault();
     close();
     nodes.input.focus();
-  });
+  };
+  nodes.panel.addEventListener("keydown", escape);
+  nodes.form.addEventListener("keydown", escape);
   return { close };
 }

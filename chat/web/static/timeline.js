@@ -94,11 +94,13 @@ export function messageNode(msg, ctx) {
     el("div", { class: "reply-slot" }),
     el("div", { class: "meta" },
       author, " ", el("time", { class: "time" }), " ",
-      el("span", { class: "edited", "data-testid": "message-edited", hidden: true }, "(edited)"),
       el("span", { class: "visually-hidden mention-note" }),
       el("span", { class: "status", "data-testid": "message-status" }),
       el("span", { class: "message-actions" })),
-    el("div", { class: "text", "data-testid": "message-text" }),
+    // "(edited)" follows the text, so that it shows in a group's continued messages too.
+    el("div", { class: "body" },
+      el("div", { class: "text", "data-testid": "message-text" }),
+      el("span", { class: "edited", "data-testid": "message-edited", hidden: true }, "(edited)")),
     el("div", { class: "reactions", "data-testid": "reactions" }),
   );
   updateMessage(node, msg, null, ctx);
@@ -161,16 +163,15 @@ function quoteOf(msg, node, ctx) {
 }
 
 function quoteNode(msg, quote, ctx) {
-  const label = quote.deleted ? "Reply to a deleted message"
-    : quote.loading ? "Reply to an earlier message" : `Reply to ${quote.author}: ${quote.text}`;
   const children = quote.deleted ? [el("span", { class: "quote-text" }, "deleted message")]
-    : quote.loading ? [el("span", { class: "quote-text" }, "…")]
+    : quote.loading ? [el("span", { class: "quote-text" }, "an earlier message")]
     : [el("span", { class: "quote-author" }, quote.author), " ", el("span", { class: "quote-text" }, quote.text)];
   return el("button", {
     type: "button", class: "reply-quote", "data-testid": "reply-quote", "data-reply-to": msg.reply_to,
-    "aria-label": `${label}. Show it`, disabled: quote.deleted ? true : null,
+    title: quote.deleted ? null : "Show the original message", disabled: quote.deleted ? true : null,
     onclick: () => ctx.onQuote(msg),
-  }, el("span", { class: "quote-mark", "aria-hidden": "true" }, "↪"), ...children);
+  }, el("span", { class: "quote-mark", "aria-hidden": "true" }, "↪"),
+  el("span", { class: "visually-hidden" }, "In reply to "), ...children);
 }
 
 function deliveryActions(msg, delivery, ctx) {
@@ -208,7 +209,8 @@ export function timelineEntries(messages, { unreadAfter = null } = {}) {
       entries.push({ kind: "unread", key: "unread" });
       dividerPending = false;
     }
-    const continued = !breaksGroup && previous !== null && previous.user === msg.user
+    // A reply starts a group of its own: its quote sits right under the author's name.
+    const continued = !breaksGroup && !msg.reply_to && previous !== null && previous.user === msg.user
       && date - new Date(previous.created_at) < GROUP_MS;
     entries.push({ kind: "message", key: msg.id, msg, delivery, continued });
     previous = msg;
