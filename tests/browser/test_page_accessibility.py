@@ -62,12 +62,18 @@ def identity_in_view(chat, viewport) -> None:
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280px", "390px"])
-def test_no_serious_axe_violations(live_server, open_page, axe_script, viewport, artifacts):
+def test_no_serious_axe_violations(axe_script, live_server, open_page, viewport, artifacts):
     width = viewport["width"]
     name = f"axe{width}"
     # The page's CSP allows only its own scripts; axe is injected inline, so bypass it.
     chat = open_page(live_server.url, name, viewport=viewport, bypass_csp=True)
+    asked: list[str] = []
+    chat.page.on("request", lambda r: "/v1/chats/" in r.url and asked.append(r.url))
     chat.goto()
+    expect(chat.page).to_have_title("Chatterly")
+    expect(chat.page.get_by_role("heading", level=1)).to_have_text("Chatterly")
+    # Signed out (no sign-in hint) the page asks the API nothing: no 401 in the console.
+    assert asked == [], asked
     problems = {"signed out": axe_violations(chat, axe_script)}
 
     chat.sign_up(name)

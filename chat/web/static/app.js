@@ -49,6 +49,7 @@ function initialState() {
     online: new Map(), // user id -> boolean
     directPeers: new Map(), // direct room id -> the other person's name
     unseenBelow: 0, // messages that arrived while scrolled up (the jump button)
+    placeRestored: false, // restorePlace ran for this session
     departing: new Set(), // rooms I am leaving or deleting myself: my words, not the event's
     replyTo: null, // the message my next post answers (in the open room)
     quoted: new Map(), // message id -> Message or DELETED: originals of replies not in view
@@ -133,16 +134,17 @@ function startSession(user) {
   renderRoomHeader();
   renderNotifyState();
   state.stream = openStream(user.id, streamHandlers);
-  refreshRooms().then(() => {
-    resendUnsent(user);
-    restorePlace(user);
-  });
+  refreshRooms();
   refreshInvitations();
 }
 
-// After signing in or reloading: the room the URL names, else the last one I had open.
+// Once my rooms are known after signing in or reloading (not before: a failed first
+// request must not drop the room from the URL): my unsent messages go out again, and
+// the room the URL names opens, else the last one I had open.
 function restorePlace(user) {
-  if (state.me !== user || state.currentRoomId) return;
+  state.placeRestored = true;
+  resendUnsent(user);
+  if (state.currentRoomId) return;
   const wanted = roomFromUrl() ?? lastRoom.get(user.id);
   if (wanted && state.rooms.has(wanted)) openRoom(wanted, { replaceUrl: true });
   else setUrlRoom(null, { replace: true });
@@ -232,6 +234,7 @@ async function fetchRooms(ticket) {
       .forEach(resolveDirectPeer);
     renderRooms();
     renderRoomHeader();
+    if (!state.placeRestored) restorePlace(me);
     maybeMarkRead();
   } catch (err) {
     if (state.me === me) showError(err);
