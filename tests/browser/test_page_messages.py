@@ -215,6 +215,18 @@ def test_reactions_toggle_with_live_counts_and_mine_pressed(live_server, open_pa
 
     chip(at_kim, "👍").click()  # the last one: the chip goes
     expect(chip(at_lou, "👍")).to_have_count(0)
+
+    # Events replayed after a resume change nothing the second time.
+    twice = lou.page.evaluate("""async () => {
+        const src = document.querySelector('script[type=module]').src;
+        const { applyReactionEvent } = await import(new URL('reactions.js', src));
+        const added = { emoji: "🎉", user: "u1", action: "added" };
+        const once = applyReactionEvent([], added);
+        const removed = { ...added, action: "removed" };
+        return [once, applyReactionEvent(once, added) === once,
+                applyReactionEvent(applyReactionEvent(once, removed), removed)];
+    }""")
+    assert twice == [[{"emoji": "🎉", "count": 1, "users": ["u1"]}], True, []]
     lou_api.close()
 
 
@@ -343,6 +355,9 @@ def test_offline_tab_catches_up_with_edits_reactions_and_deletes(
     vic_api.delete(f"/rooms/{room_id}/messages/{posted[1]['id']}/reactions/👀")
     uma_api.delete(f"/rooms/{room_id}/messages/{posted[2]['id']}")
     after = uma_api.post_message(room_id, "after the drop", id=str(uuid.uuid4()))
+    resumed = []
+    vic.page.on("request", lambda request: resumed.append(request.url)
+                if "/subscribe?last_event_id=" in request.url else None)
     vic.page.context.set_offline(False)
 
     expect(vic.state).to_have_text("live")
@@ -356,6 +371,7 @@ def test_offline_tab_catches_up_with_edits_reactions_and_deletes(
     expect(chip(second, "🎉")).to_have_attribute("aria-pressed", "false")
     expect(vic.message(posted[2]["id"])).to_have_count(0)
     assert vic.message_ids() == [posted[0]["id"], posted[1]["id"], after["id"]]
+    assert resumed, "the stream resumed from the last message seen (the replay has the rest)"
     uma_api.close()
     vic_api.close()
 
