@@ -75,6 +75,11 @@ def test_edit_own_message_inline_shows_live_with_edited_marker(live_server, open
     expect(text_of(mine)).to_have_text("first draft")
     expect(mine.get_by_test_id("message-edited")).to_be_hidden()
 
+    tool(ed, mine, "message-edit").click()  # the Cancel button too
+    mine.get_by_test_id("edit-cancel").click()
+    expect(editor).to_have_count(0)
+    expect(mine.get_by_test_id("message-edit")).to_be_focused()
+
     # Enter saves; both see the new text and "(edited)".
     tool(ed, mine, "message-edit").click()
     editor.fill("final text")

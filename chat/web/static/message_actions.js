@@ -32,10 +32,14 @@ export function startEditing(node, msg, { onSave }) {
   const inputId = `edit-${msg.id}`;
   const input = el("textarea", { id: inputId, class: "edit-input", "data-testid": "edit-input", rows: "2" });
   input.value = msg.message;
+  // Buttons too: touch keyboards have no Escape.
   const form = el("form", { class: "edit-form", "data-testid": "edit-form" },
     el("label", { for: inputId, class: "visually-hidden" }, "Edit message"),
     input,
-    el("p", { class: "hint edit-hint" }, "Enter to save · Escape to cancel"));
+    el("div", { class: "edit-row" },
+      el("span", { class: "hint edit-hint" }, "Enter to save · Escape to cancel"),
+      el("button", { type: "button", class: "secondary", "data-testid": "edit-cancel", onclick: () => finish() }, "Cancel"),
+      el("button", { type: "submit", "data-testid": "edit-save" }, "Save")));
   let saving = false;
 
   function finish() {
