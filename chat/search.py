@@ -12,9 +12,10 @@ are only ever separators or plain words.
 """
 
 import re
+from contextlib import contextmanager
 
 from flask import g
-from sqlalchemy import column, select, table, text
+from sqlalchemy import column, func, select, table, text
 from sqlalchemy.orm import aliased
 
 from chat.access import readable_room
@@ -82,6 +83,9 @@ def _readable(room_ids):
 
 # The first step looks at the newest this many seq numbers (shared by all rooms).
 RECENT_SEQS = 10_000
+# The second step fetches up to this many messages with the whole words before it asks
+# the index for the prefix, if the first step's window suggests there are no more (_rest).
+PROBE_ROWS = 2_000
 # Beyond this many rooms a room-word query would get long: the second step then looks the
 # plain words up, and the room filter applies after fetching.
 MAX_ROOM_KEYS = 500
@@ -91,8 +95,12 @@ _LEXEMES = text("SELECT tsvector_to_array(to_tsvector('simple', word)), "
                 "(SELECT max(seq) FROM messages) "
                 "FROM unnest(CAST(:words AS text[])) WITH ORDINALITY AS w(word, n) ORDER BY n")
 _MATCHES = text("messages.search_vector @@ CAST(:query AS tsquery)")
+_MATCHES_WHOLE = text("messages.search_vector @@ CAST(:whole AS tsquery)")
 _MATCHES_IN_ROOMS = text("messages.search_vector @@ CAST(:in_rooms AS tsquery)")
-_MATCHES_PREFIX = text("messages.search_vector @@ CAST(:prefix AS tsquery)")
+# Messages with the whole words in the rooms, and whether they match all of the query.
+_PROBE = text("SELECT seq, room_id, deleted_at IS NULL AND search_vector @@ "
+              "CAST(:query AS tsquery) FROM messages "
+              "WHERE search_vector @@ CAST(:whole_in_rooms AS tsquery) LIMIT :probe")
 
 
 def _postgres(session, words, prefix_last, room_ids, limit, before_seq):
@@ -112,36 +120,63 @@ def _postgres(session, words, prefix_last, room_ids, limit, before_seq):
     params = {"query": " & ".join(_term(lexeme, prefix) for lexeme, prefix in lexemes)}
     top = before_seq if before_seq is not None else (newest or 0) + 1
     low = top - RECENT_SEQS
-    newest_first = _readable(room_ids).order_by(Message.seq.desc())
-    page = _planned(session, "indexscan", newest_first.where(
-        _MATCHES, Message.seq >= low, Message.seq < top).limit(limit), params)
-    if len(page) == limit or low <= 0:
-        return page
+    window = _readable(room_ids).where(Message.seq >= low, Message.seq < top)
+    whole = [(lexeme, prefix) for lexeme, prefix in lexemes if not prefix]
+    with _only(session, "indexscan"):
+        page = session.scalars(window.where(_MATCHES).order_by(Message.seq.desc())
+                               .limit(limit), params).all()
+        if len(page) == limit or low <= 0:
+            return page
+        probe = bool(whole) and len(whole) < len(lexemes)
+        if probe:
+            # How common the whole words are in the window tells whether probing pays.
+            in_window = session.scalar(
+                select(func.count()).select_from(window.where(_MATCHES_WHOLE).subquery()),
+                {"whole": " & ".join(_term(lexeme, False) for lexeme, _ in whole)})
+            probe = in_window * low / RECENT_SEQS <= PROBE_ROWS
+    with _only(session, "bitmapscan"):
+        return page + _rest(session, lexemes, params, room_ids, limit - len(page), low,
+                            probe)
+
+
+def _rest(session, lexemes, params, room_ids, limit, low, probe):
+    """Step 2: the newest `limit` matches below seq `low`."""
     keys = sorted({str(room_id)[:8] for room_id in room_ids})
     if len(keys) > MAX_ROOM_KEYS:
-        matches = [_MATCHES]
-    else:
-        # Whole words as room words. The prefix as a room word only when it is alone: a
-        # prefix makes GIN gather every word it begins, and once per room that is slower
-        # than once (the whole words narrow the rooms already).
-        exact = [lexeme for lexeme, prefix in lexemes if not prefix]
-        prefixes = [lexeme for lexeme, prefix in lexemes if prefix]
-        in_rooms = [(lexeme, False) for lexeme in exact] or [(p, True) for p in prefixes]
-        params["in_rooms"] = " & ".join(
-            "(" + " | ".join(_term(f"#{key}:{lexeme}", prefix) for key in keys) + ")"
-            for lexeme, prefix in in_rooms)
-        matches = [_MATCHES_IN_ROOMS]
-        if exact and prefixes:
-            params["prefix"] = " & ".join(_term(lexeme, True) for lexeme in prefixes)
-            matches.append(_MATCHES_PREFIX)
-    # The GIN index alone, in a subquery that OFFSET 0 keeps whole: with the room and
-    # seq conditions beside it, the planner would AND bitmaps of the btrees, of nearly
-    # every row, to the few rows GIN finds.
-    found = aliased(Message, select(Message).where(*matches).offset(0).subquery())
-    rest = (select(found).where(found.room_id.in_(room_ids), found.deleted_at.is_(None),
+        return session.scalars(_fenced(_MATCHES, room_ids, limit, low), params).all()
+
+    def in_rooms(words):
+        return " & ".join("(" + " | ".join(_term(f"#{key}:{lexeme}", prefix) for key in keys)
+                          + ")" for lexeme, prefix in words)
+
+    if probe:
+        # A prefix makes GIN gather every word it begins (a common one: 100,000s of
+        # rows). When the whole words are rare here, fetching their messages and
+        # checking the prefix on them costs far less. (When they are common, an OR of
+        # room words costs GIN dearly per match: the window's count rules that out.)
+        whole = [(lexeme, prefix) for lexeme, prefix in lexemes if not prefix]
+        candidates = session.execute(_PROBE, {**params, "whole_in_rooms": in_rooms(whole),
+                                              "probe": PROBE_ROWS + 1}).all()
+        if len(candidates) <= PROBE_ROWS:
+            rooms = {str(room_id) for room_id in room_ids}
+            seqs = sorted((seq for seq, room, match in candidates
+                           if match and str(room) in rooms and seq < low), reverse=True)
+            if not seqs[:limit]:
+                return []
+            return session.scalars(select(Message).where(Message.seq.in_(seqs[:limit]))
+                                   .order_by(Message.seq.desc())).all()
+    params = {**params, "in_rooms": in_rooms(lexemes)}
+    return session.scalars(_fenced(_MATCHES_IN_ROOMS, room_ids, limit, low), params).all()
+
+
+def _fenced(matches, room_ids, limit, low):
+    """`matches` (a GIN condition) alone in a subquery that OFFSET 0 keeps whole, the
+    rest outside: with the room and seq conditions beside it, the planner would AND
+    bitmaps of the btrees, of nearly every row, to the few rows GIN finds."""
+    found = aliased(Message, select(Message).where(matches).offset(0).subquery())
+    return (select(found).where(found.room_id.in_(room_ids), found.deleted_at.is_(None),
                                 found.seq < low)
-            .order_by(found.seq.desc()).limit(limit - len(page)))
-    return page + _planned(session, "bitmapscan", rest, params)
+            .order_by(found.seq.desc()).limit(limit))
 
 
 def _lexemes(session, words, prefix_last):
@@ -159,15 +194,15 @@ def _term(lexeme, prefix):
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" + (":*" if prefix else "")
 
 
-def _planned(session, scan, query, params):
-    """Runs `query` with `scan` (indexscan or bitmapscan) as the only way to the table,
-    for this transaction only."""
+@contextmanager
+def _only(session, scan):
+    """`scan` (indexscan or bitmapscan) as the planner's only way to the table, in this
+    transaction. (A failing statement ends the transaction, and these settings with it.)"""
     others = [name for name in ("indexscan", "bitmapscan", "seqscan") if name != scan]
     # One round trip each way: under load every round trip costs milliseconds.
     session.execute(text("; ".join(f"SET LOCAL enable_{name} = off" for name in others)))
-    rows = session.scalars(query, params).all()
+    yield
     session.execute(text("; ".join(f"RESET enable_{name}" for name in others)))
-    return rows
 
 
 # -- SQLite -------------------------------------------------------------------------------

@@ -158,13 +158,14 @@ def test_paging_with_before_has_no_gaps_or_duplicates(paged):
     assert ids(search(me, t, before=unrelated, limit=2)) == newest_first[:2]
 
 
-@pytest.mark.parametrize("recent", [1, 7, 30, 10_000])
+@pytest.mark.parametrize("recent,probe", [(1, 5), (7, 2000), (30, 5), (10_000, 2000)])
 def test_the_engine_pages_alike_whatever_its_first_step_covers(api, paged, database_url,
-                                                               monkeypatch, recent):
+                                                               monkeypatch, recent, probe):
     """On PostgreSQL chat/search.py first looks at the newest RECENT_SEQS seq numbers,
-    then at the rest by the room words of the GIN index; in-process, with windows that
-    end inside the pages, paging gives exactly what HTTP gives. The same word in a room
-    the searcher is not in stays out."""
+    then at the rest by the room words of the GIN index (trying up to PROBE_ROWS
+    messages with the whole words first); in-process, with windows that end inside the
+    pages and probes too small or big enough, paging gives exactly what HTTP gives. The
+    same word in a room the searcher is not in stays out."""
     from chat import create_app, search
     from chat.extensions import db
 
@@ -173,6 +174,7 @@ def test_the_engine_pages_alike_whatever_its_first_step_covers(api, paged, datab
     outsider.post_message(outsider.create_room()["id"], f"{t} number 3")
     room_ids = [uuid.UUID(r["id"]) for r in me.get(f"/users/{me.id}/rooms").json()]
     monkeypatch.setattr(search, "RECENT_SEQS", recent)
+    monkeypatch.setattr(search, "PROBE_ROWS", probe)
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url})
     with app.app_context():
         threes = [newest_first[N_PAGED - 1 - i] for i in (39, 38, 37, 36, 35, 34, 33, 32,
