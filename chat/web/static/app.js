@@ -527,6 +527,7 @@ async function loadHistory(roomId, before) {
     return false;
   } finally {
     store.loading = false;
+    store.early.clear(); // what the page did not bring is not held
     $("messages").removeAttribute("aria-busy");
   }
 }
@@ -561,6 +562,7 @@ async function loadNewer() {
     showError(err);
   } finally {
     store.loading = false;
+    store.early.clear();
   }
   if (roomId !== state.currentRoomId) return;
   renderMessages();

@@ -15,7 +15,23 @@ export function createStore() {
   return {
     messages: [], ids: new Set(), deleted: new Set(),
     loaded: false, hasMore: true, hasNewer: false, loading: false,
+    // Changes to messages not held yet, while a page is loading: the page may have been
+    // answered before them, so they apply again as it merges (applying twice is harmless).
+    early: new Map(), // message id -> [fn(msg) -> msg]
   };
+}
+
+function rememberEarly(store, messageId, change) {
+  if (!store.loading) return;
+  if (!store.early.has(messageId)) store.early.set(messageId, []);
+  store.early.get(messageId).push(change);
+}
+
+function withEarly(store, msg) {
+  const changes = store.early.get(msg.id);
+  if (!changes) return msg;
+  store.early.delete(msg.id);
+  return changes.reduce((current, change) => change(current), msg);
 }
 
 export const findMessage = (store, id) => store?.messages.find((msg) => msg.id === id) ?? null;
@@ -39,11 +55,11 @@ export function appendLive(store, msg) {
 // Merges a chronological history page into the list. Messages we already hold act
 // as anchors: each new message goes right after the page message preceding it.
 // New messages before the first anchor (or a page sharing nothing with the list,
-// such as an older page) go first. Messages we already hold take the page's state
-// (it may hold edits or reactions that happened while the stream was not there).
+// such as an older page) go first. Messages we already hold stay as they are: the
+// stream's edit and reaction events keep them current, and a page answered before one of
+// those events must not take it back.
 export function mergeHistory(store, page) {
   const after = new Map(); // anchor id, or null for "at the start" -> new messages
-  const fresh = new Map(page.map((msg) => [msg.id, msg]));
   let anchor = null;
   for (const msg of page) {
     if (store.deleted.has(msg.id)) continue;
@@ -52,11 +68,11 @@ export function mergeHistory(store, page) {
       continue;
     }
     if (!after.has(anchor)) after.set(anchor, []);
-    after.get(anchor).push(msg);
+    after.get(anchor).push(withEarly(store, msg));
     store.ids.add(msg.id);
   }
   const merged = [...(after.get(null) ?? [])];
-  for (const msg of store.messages) merged.push(fresh.get(msg.id) ?? msg, ...(after.get(msg.id) ?? []));
+  for (const msg of store.messages) merged.push(msg, ...(after.get(msg.id) ?? []));
   store.messages = merged;
 }
 
@@ -64,26 +80,43 @@ export function mergeHistory(store, page) {
 export function appendNewer(store, page) {
   for (const msg of page) {
     if (store.ids.has(msg.id) || store.deleted.has(msg.id)) continue;
-    store.messages.push(msg);
+    store.messages.push(withEarly(store, msg));
     store.ids.add(msg.id);
   }
 }
 
+// Applies `change` (msg -> msg) to a held message: in the list, among the live ones
+// waiting for a window of the past to catch up, or (while a page loads) once the page
+// brings it. True if the list changed.
+function change(store, messageId, fn) {
+  if (!store) return false;
+  const index = store.messages.findIndex((held) => held.id === messageId);
+  if (index >= 0) {
+    const before = store.messages[index];
+    const after = fn(before);
+    store.messages[index] = after;
+    return after !== before;
+  }
+  const waiting = store.later?.findIndex((held) => held.id === messageId) ?? -1;
+  if (waiting >= 0) store.later[waiting] = fn(store.later[waiting]);
+  else rememberEarly(store, messageId, fn);
+  return false;
+}
+
 // The message as it is now (an `edit` event or the PATCH answer). True if it changed.
 export function applyEdit(store, msg) {
-  const index = store?.messages.findIndex((held) => held.id === msg.id) ?? -1;
-  if (index < 0) return false;
-  const held = store.messages[index];
-  if (held.message === msg.message && held.edited_at === msg.edited_at
-      && JSON.stringify(held.reactions) === JSON.stringify(msg.reactions)) return false;
-  store.messages[index] = { ...held, ...msg };
-  return true;
+  return change(store, msg.id, (held) => {
+    if (held.message === msg.message && held.edited_at === msg.edited_at
+        && JSON.stringify(held.reactions) === JSON.stringify(msg.reactions)) return held;
+    return { ...held, ...msg };
+  });
 }
 
 // True if the store held it.
 export function applyDelete(store, messageId) {
   if (!store) return false;
   store.deleted.add(messageId);
+  if (store.later) store.later = store.later.filter((msg) => msg.id !== messageId);
   if (!store.ids.delete(messageId)) return false;
   store.messages = store.messages.filter((msg) => msg.id !== messageId);
   return true;
@@ -91,11 +124,8 @@ export function applyDelete(store, messageId) {
 
 // A `reaction` event {message, emoji, user, action}. True if it changed anything.
 export function applyReaction(store, event) {
-  const index = store?.messages.findIndex((held) => held.id === event.message) ?? -1;
-  if (index < 0) return false;
-  const held = store.messages[index];
-  const reactions = applyReactionEvent(held.reactions ?? [], event);
-  if (reactions === held.reactions) return false;
-  store.messages[index] = { ...held, reactions };
-  return true;
+  return change(store, event.message, (held) => {
+    const reactions = applyReactionEvent(held.reactions ?? [], event);
+    return reactions === held.reactions ? held : { ...held, reactions };
+  });
 }
