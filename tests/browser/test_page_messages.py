@@ -212,9 +212,11 @@ def test_reactions_toggle_with_live_counts_and_mine_pressed(live_server, open_pa
         expect(chip(message, "👍").get_by_test_id("reaction-count")).to_have_text("2")
         expect(chip(message, "👍")).to_have_attribute("aria-pressed", "true")
 
-    chip(at_lou, "👍").click()  # Lou takes his back
+    chip(at_lou, "👍").focus()  # Lou takes his back, by keyboard
+    lou.page.keyboard.press("Enter")
     for message in (at_kim, at_lou):
         expect(chip(message, "👍").get_by_test_id("reaction-count")).to_have_text("1")
+    expect(chip(at_lou, "👍")).to_be_focused()  # the chip was rebuilt; focus stays on it
     expect(chip(at_lou, "👍")).to_have_attribute("aria-pressed", "false")
     expect(chip(at_kim, "👍")).to_have_attribute("aria-pressed", "true")
 

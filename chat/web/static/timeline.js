@@ -141,7 +141,14 @@ export function updateMessage(node, msg, delivery, ctx) {
   node.querySelector(".mention-note").textContent = mentioned ? " mentions you" : "";
   node.querySelector(".reply-slot").replaceChildren(...(quote ? [quoteNode(msg, quote, ctx)] : []));
   if (ctx.reactions) {
-    node.querySelector("[data-testid=reactions]").replaceChildren(...ctx.reactions(msg));
+    const chips = node.querySelector("[data-testid=reactions]");
+    const focused = chips.contains(document.activeElement) ? document.activeElement.dataset.emoji : null;
+    chips.replaceChildren(...ctx.reactions(msg));
+    // A chip toggled by keyboard keeps the focus (or hands it to React when it went away).
+    if (focused !== null) {
+      const again = [...chips.children].find((chip) => chip.dataset.emoji === focused);
+      (again ?? node.querySelector("[data-testid=message-react]"))?.focus();
+    }
   }
   // The toolbar only for messages the server has (a pending one cannot be answered yet).
   if (delivery === null && ctx.tools && !node.querySelector(".message-tools")) {
