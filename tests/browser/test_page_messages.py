@@ -325,6 +325,20 @@ def test_search_finds_a_message_and_opens_its_room_there(live_server, open_page)
     expect(quin.tid("search-panel")).to_be_hidden()
     expect(quin.message(found["id"])).to_have_class(HIGHLIGHTED)
     expect(quin.message(found["id"])).to_be_in_viewport()
+
+    # More than a page of results: "More results" brings the next ones, newest first.
+    quin_api = api_user(live_server, "quin")  # two posters: under 20 posts/s each
+    many = [(quin_api, rae_api)[n % 2].post_message(
+        room_id, f"{word}s number {n}", id=str(uuid.uuid4()))["id"] for n in range(21)]
+    quin.tid("search-input").fill(f"{word}s")
+    quin.tid("search-input").press("Enter")
+    expect(result).to_have_count(20)
+    expect(quin.tid("search-status")).to_contain_text("20+ messages")
+    quin.tid("search-more").click()
+    expect(result).to_have_count(21)
+    expect(quin.tid("search-more")).to_be_hidden()
+    assert result.evaluate_all("nodes => nodes.map((n) => n.dataset.messageId)") == many[::-1]
+    quin_api.close()
     rae_api.close()
 
 

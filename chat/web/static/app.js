@@ -20,7 +20,7 @@ import { createOutbox } from "./outbox.js";
 import { lastEventId, lastRoom, roomFromUrl, setUrlRoom, signedInHint, unsent } from "./place.js";
 import { fillList, invitationItem, memberItem, publicRoomItem, roomItem } from "./render.js";
 import { closePicker, reactedBy, reactionChips, togglePicker } from "./reactions.js";
-import { createSearch } from "./search.js";
+import { PAGE as SEARCH_PAGE, createSearch } from "./search.js";
 import { openStream } from "./stream.js";
 import { announcement, renderTimeline, timelineEntries } from "./timeline.js";
 import { createTyping } from "./typing.js";
@@ -1160,9 +1160,9 @@ const typing = createTyping({
 const search = createSearch({
   form: $("search-form"), input: $("search-input"), scope: $("search-scope"),
   panel: $("search-panel"), list: $("search-results"), status: $("search-status"),
-  close: $("search-close"),
+  more: $("search-more"), close: $("search-close"),
 }, {
-  search: (q, room) => api.searchMessages(q, { room }),
+  search: (q, room, before) => api.searchMessages(q, { room, before, limit: SEARCH_PAGE }),
   currentRoom: () => state.currentRoomId,
   authorName,
   roomLabel: (roomId) => {

@@ -25,41 +25,60 @@ export function markMatches(text, query) {
   return parts;
 }
 
-// nodes: {form, input, scope, panel, list, status, close}; search(q, roomId|null) ->
-// Promise<[Message]>; currentRoom() -> id|null; authorName(id, later); roomLabel(id);
-// onOpen(msg); onError(err).
+export const PAGE = 20;
+
+// nodes: {form, input, scope, panel, list, status, more, close}; search(q, roomId|null,
+// before|null) -> Promise<[Message]> (newest first, PAGE at most); currentRoom() ->
+// id|null; authorName(id, later); roomLabel(id); onOpen(msg); onError(err).
 export function createSearch(nodes, { search, currentRoom, authorName, roomLabel, onOpen, onError }) {
   let ticket = 0;
+  let query = null; // {q, room, count, last}: the search shown, for "More results"
 
   function close() {
     ticket++;
+    query = null;
     nodes.panel.hidden = true;
+    nodes.more.hidden = true;
     nodes.list.replaceChildren();
   }
 
-  async function run() {
+  function run() {
     const q = nodes.input.value.trim();
     if (!q) return;
-    const room = nodes.scope.value === "room" ? currentRoom() : null;
-    const mine = ++ticket;
+    query = { q, room: nodes.scope.value === "room" ? currentRoom() : null, count: 0, last: null };
     nodes.panel.hidden = false;
-    nodes.status.textContent = "Searching…";
     nodes.list.replaceChildren();
+    return fetchPage();
+  }
+
+  // The next page of the search shown (the first one when nothing is listed yet).
+  async function fetchPage() {
+    const shown = query;
+    const mine = ++ticket;
+    nodes.more.hidden = true;
+    nodes.status.textContent = "Searching…";
     let found;
     try {
-      found = await search(q, room);
+      found = await search(shown.q, shown.room, shown.last);
     } catch (err) {
       if (mine !== ticket) return;
       nodes.status.textContent = "The search failed.";
       return onError(err);
     }
     if (mine !== ticket) return;
-    const where = room ? `in ${roomLabel(room)}` : "in all your rooms";
-    nodes.status.textContent = found.length
-      ? `${found.length}${found.length >= 20 ? "+" : ""} ${found.length === 1 ? "message" : "messages"} ${where}`
+    const first = shown.count === 0;
+    shown.count += found.length;
+    shown.last = found.at(-1)?.id ?? shown.last;
+    const full = found.length >= PAGE;
+    const where = shown.room ? `in ${roomLabel(shown.room)}` : "in all your rooms";
+    nodes.status.textContent = shown.count
+      ? `${shown.count}${full ? "+" : ""} ${shown.count === 1 ? "message" : "messages"} ${where}`
       : `Nothing found ${where}.`;
-    nodes.list.replaceChildren(...found.map((msg) => resultItem(msg, q)));
-    nodes.list.querySelector("button")?.focus();
+    const items = found.map((msg) => resultItem(msg, shown.q));
+    nodes.list.append(...items);
+    nodes.more.hidden = !full;
+    // The first new result gets the focus (after "More results", which may hide now).
+    (items[0]?.querySelector("button") ?? (first ? null : nodes.input))?.focus();
   }
 
   function resultItem(msg, q) {
@@ -85,6 +104,7 @@ export function createSearch(nodes, { search, currentRoom, authorName, roomLabel
     event.preventDefault();
     run();
   });
+  nodes.more.addEventListener("click", () => query && fetchPage());
   nodes.close.addEventListener("click", () => {
     close();
     nodes.input.focus();
