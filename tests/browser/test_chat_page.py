@@ -21,7 +21,7 @@ def api_user(server, name: str) -> ChatClient:
     return client
 
 
-def test_two_people_chat_live_in_general(live_server, open_page, artifacts, docs_screenshot):
+def test_two_people_chat_live_in_general(live_server, open_page, artifacts):
     alice = open_page(live_server.url, "alice").sign_up("alice")
     alice.shot(artifacts, "01-signed-in")
     bob = open_page(live_server.url, "bob").sign_up("bob")
@@ -85,7 +85,6 @@ def test_two_people_chat_live_in_general(live_server, open_page, artifacts, docs
     alice.shot(artifacts, "02-general-alice")
     bob.shot(artifacts, "02-general-bob")
     alice.composer.blur()
-    docs_screenshot(alice)
     observer.close()
 
 

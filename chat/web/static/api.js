@@ -68,13 +68,37 @@ export const deleteRoom = (roomId) => request("DELETE", `/rooms/${id(roomId)}`);
 export const invite = (roomId, userId) =>
   request("POST", `/rooms/${id(roomId)}/invitations`, { user: userId });
 
-export function messages(roomId, { limit = 50, before } = {}) {
+// The newest `limit` messages, or those right before / after a message id.
+export function messages(roomId, { limit = 50, before, after } = {}) {
   const query = new URLSearchParams({ limit: String(limit) });
   if (before) query.set("before", before);
+  if (after) query.set("after", after);
   return request("GET", `/rooms/${id(roomId)}/messages?${query}`);
 }
-export const postMessage = (roomId, messageId, text) =>
-  request("POST", `/rooms/${id(roomId)}/messages`, { message: text, id: messageId });
+export const getMessage = (roomId, messageId) =>
+  request("GET", `/rooms/${id(roomId)}/messages/${id(messageId)}`);
+export const postMessage = (roomId, messageId, text, replyTo = null) =>
+  request("POST", `/rooms/${id(roomId)}/messages`,
+    replyTo ? { message: text, id: messageId, reply_to: replyTo } : { message: text, id: messageId });
+export const editMessage = (roomId, messageId, text) =>
+  request("PATCH", `/rooms/${id(roomId)}/messages/${id(messageId)}`, { message: text });
+export const deleteMessage = (roomId, messageId) =>
+  request("DELETE", `/rooms/${id(roomId)}/messages/${id(messageId)}`);
+const reactionPath = (roomId, messageId, emoji) =>
+  `/rooms/${id(roomId)}/messages/${id(messageId)}/reactions/${id(emoji)}`;
+export const addReaction = (roomId, messageId, emoji) =>
+  request("PUT", reactionPath(roomId, messageId, emoji));
+export const removeReaction = (roomId, messageId, emoji) =>
+  request("DELETE", reactionPath(roomId, messageId, emoji));
+export const typing = (roomId) => request("POST", `/rooms/${id(roomId)}/typing`);
+
+// Newest first; `room` (optional) limits it to one room.
+export function searchMessages(q, { room, limit = 20, before } = {}) {
+  const query = new URLSearchParams({ q, limit: String(limit) });
+  if (room) query.set("room", room);
+  if (before) query.set("before", before);
+  return request("GET", `/search/messages?${query}`);
+}
 export const markRead = (roomId, messageId) =>
   request("PUT", `/rooms/${id(roomId)}/read`, { message: messageId });
 

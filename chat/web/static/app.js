@@ -1,22 +1,34 @@
 // The chat page: state, event wiring and the flows a person uses.
 // How messages look is timeline.js; sending is outbox.js; where the person is (URL,
 // last room, stream position) is place.js; notifications and the title, attention.js;
-// banners and confirmations, feedback.js; user names, users.js.
+// banners and confirmations, feedback.js; user names, users.js. API 1.1's message
+// features each have a module (message_actions.js, reactions.js, mentions.js,
+// typing.js, search.js) hooked in here.
 
 import * as api from "./api.js";
 import {
   PRODUCT, maybeNotify, notificationPermission, requestNotifications, setUnreadTitle,
 } from "./attention.js";
 import { confirmAction, flash, hideFlash } from "./feedback.js";
-import { appendLive, createStore, mergeHistory } from "./messages.js";
+import { startEditing, messageTools } from "./message_actions.js";
+import { attachMentions } from "./mentions.js";
+import {
+  appendLive, appendNewer, applyDelete, applyEdit, applyReaction, createStore, findMessage,
+  mergeHistory,
+} from "./messages.js";
 import { createOutbox } from "./outbox.js";
 import { lastEventId, lastRoom, roomFromUrl, setUrlRoom, signedInHint, unsent } from "./place.js";
 import { fillList, invitationItem, memberItem, publicRoomItem, roomItem } from "./render.js";
+import { closePicker, reactedBy, reactionChips, togglePicker } from "./reactions.js";
+import { PAGE as SEARCH_PAGE, createSearch } from "./search.js";
 import { openStream } from "./stream.js";
 import { announcement, renderTimeline, timelineEntries } from "./timeline.js";
+import { createTyping } from "./typing.js";
 import { authorName, findUserByName, lookupUser, names, rememberUser } from "./users.js";
 
 const PAGE_SIZE = 50;
+const AROUND = 25; // messages loaded on each side of one jumped to
+const HIGHLIGHT_MS = 3000;
 const ERROR_MS = 6000; // transient banners fade after this
 const NOTICE_MS = 6000;
 const $ = (id) => document.getElementById(id);
@@ -39,8 +51,13 @@ function initialState() {
     unseenBelow: 0, // messages that arrived while scrolled up (the jump button)
     placeRestored: false, // restorePlace ran for this session
     departing: new Set(), // rooms I am leaving or deleting myself: my words, not the event's
+    replyTo: null, // the message my next post answers (in the open room)
+    quoted: new Map(), // message id -> Message or DELETED: originals of replies not in view
+    showing: null, // Promise: the open room's history shown (what a jump waits for)
   };
 }
+
+const DELETED = { deleted: true };
 
 let state = initialState();
 const timelineNodes = new Map(); // entry key -> <li>, for the current room
@@ -111,6 +128,8 @@ function startSession(user) {
   $("account").hidden = false;
   document.body.classList.add("signed-in");
   $("whoami").textContent = user.name;
+  $("search-form").hidden = false;
+  $("search-toggle").hidden = false;
   setNavOpen(true);
   renderRoomHeader();
   renderNotifyState();
@@ -140,6 +159,11 @@ function endSession() {
   signedInHint.set(false);
   state = initialState();
   timelineNodes.clear();
+  search.close();
+  typing.setRoom(null);
+  $("search-form").hidden = true;
+  $("search-toggle").hidden = true;
+  setReplyBar();
   for (const id of ["room-list", "public-list", "invitation-list", "members", "message-list"]) {
     $(id).replaceChildren();
   }
@@ -181,13 +205,28 @@ function refreshRooms() {
   return roomsRequest;
 }
 
+// Live messages counted in the room list (bumpUnread), by room: a list answer computed
+// before one of them was stored must not take its count back.
+const liveBumps = new Map(); // room id -> number of live bumps, since the page started
+
 async function fetchRooms(ticket) {
   const me = state.me;
   if (!me) return; // signed out meanwhile
+  const bumpsBefore = new Map(liveBumps);
   try {
     const [mine, visible] = await Promise.all([api.myRooms(me.id), api.rooms()]);
     if (state.me !== me) return;
     if (ticket !== roomsTicket) return roomsRequest; // a newer request wins: wait for it
+    let raced = false;
+    for (const room of mine) {
+      const held = state.rooms.get(room.id);
+      if (!held || (liveBumps.get(room.id) ?? 0) === (bumpsBefore.get(room.id) ?? 0)) continue;
+      // Counted live while the answer was on its way: it may or may not count them.
+      room.unread_count = Math.max(room.unread_count ?? 0, held.unread_count ?? 0);
+      room.mention_count = Math.max(room.mention_count ?? 0, held.mention_count ?? 0);
+      raced = true;
+    }
+    if (raced) refreshRoomsSoon(); // a later answer counts them for sure
     state.rooms = new Map(mine.map((room) => [room.id, room]));
     state.publicRooms = visible.filter((room) => room.kind === "public" && !state.rooms.has(room.id));
     if (state.currentRoomId && !state.rooms.has(state.currentRoomId)) closeRoom();
@@ -216,7 +255,7 @@ async function resolveDirectPeer(room) {
 }
 
 function roomLabel(room) {
-  const peer = state.directPeers.get(room.id);
+  const peer = room.peer?.name ?? state.directPeers.get(room.id);
   return room.kind === "direct" && peer ? `@${peer}` : room.name;
 }
 
@@ -394,7 +433,11 @@ function setCurrentRoom(roomId) {
   state.unreadAfter = room?.unread_count > 0 ? room.last_read : null;
   state.unseenBelow = 0;
   $("jump-new").hidden = true;
+  closePicker({ refocus: false });
   timelineNodes.clear();
+  state.replyTo = null;
+  setReplyBar();
+  typing.setRoom(roomId);
   $("message-list").replaceChildren();
   state.members = [];
   renderMembers();
@@ -409,11 +452,15 @@ function openRoom(roomId, { fromUrl = false, replaceUrl = false } = {}) {
   if (!state.rooms.has(roomId)) return;
   if (!fromUrl) setUrlRoom(roomId, { replace: replaceUrl });
   lastRoom.set(state.me.id, roomId);
-  if (roomId === state.currentRoomId) return $("composer").focus();
+  if (roomId === state.currentRoomId) {
+    $("composer").focus();
+    return state.showing ?? Promise.resolve();
+  }
   setCurrentRoom(roomId);
   $("composer").focus();
-  showHistory(roomId);
   loadMembers(roomId);
+  state.showing = showHistory(roomId); // what a jump to a message in it waits for
+  return state.showing;
 }
 
 // `reason`, if given, replaces the room view's hint (e.g. "You were removed from x.").
@@ -480,6 +527,7 @@ async function loadHistory(roomId, before) {
     return false;
   } finally {
     store.loading = false;
+    store.early.clear(); // what the page did not bring is not held
     $("messages").removeAttribute("aria-busy");
   }
 }
@@ -496,6 +544,105 @@ async function loadOlder() {
   fillScreen();
 }
 
+// After a jump into the past: the next newer page, until the window meets the present.
+async function loadNewer() {
+  const roomId = state.currentRoomId;
+  const store = state.stores.get(roomId);
+  if (!store?.hasNewer || store.loading || !store.messages.length) return;
+  store.loading = true;
+  try {
+    const page = await api.messages(roomId, { limit: PAGE_SIZE, after: store.messages.at(-1).id });
+    appendNewer(store, page);
+    if (page.length < PAGE_SIZE) {
+      store.hasNewer = false;
+      appendNewer(store, store.later ?? []); // live ones that came during the last request
+      store.later = [];
+    }
+  } catch (err) {
+    showError(err);
+  } finally {
+    store.loading = false;
+    store.early.clear();
+  }
+  if (roomId !== state.currentRoomId) return;
+  renderMessages();
+  maybeMarkRead();
+}
+
+// Back to the newest messages (from a window of the past, e.g. to send).
+function toPresent() {
+  const roomId = state.currentRoomId;
+  if (!state.stores.get(roomId)?.hasNewer) return false;
+  state.stores.set(roomId, createStore());
+  timelineNodes.clear();
+  $("message-list").replaceChildren();
+  state.showing = showHistory(roomId);
+  return true;
+}
+
+// Loads the messages around `messageId` (with before/after cursors) when they are not
+// held. False if the message is gone.
+async function loadAround(roomId, messageId) {
+  let target, older, newer;
+  try {
+    [target, older, newer] = await Promise.all([
+      api.getMessage(roomId, messageId),
+      api.messages(roomId, { limit: AROUND, before: messageId }),
+      api.messages(roomId, { limit: AROUND, after: messageId }),
+    ]);
+  } catch (err) {
+    if (err.status === 404 || err.code === "invalid_cursor") {
+      state.quoted.set(messageId, DELETED);
+      showNotice("That message was deleted.");
+    } else showError(err);
+    return false;
+  }
+  const page = [...older, target, ...newer];
+  const held = storeFor(roomId);
+  if (newer.length < AROUND) {
+    // The window reaches the newest messages: it joins what is held.
+    mergeHistory(held, page);
+    if (!held.loaded) held.hasMore = older.length === AROUND;
+    held.loaded = true;
+  } else {
+    const windowed = createStore();
+    mergeHistory(windowed, page);
+    Object.assign(windowed, { loaded: true, hasMore: older.length === AROUND, hasNewer: true, later: [] });
+    for (const id of held.deleted) windowed.deleted.add(id);
+    state.stores.set(roomId, windowed);
+    if (roomId === state.currentRoomId) {
+      timelineNodes.clear();
+      $("message-list").replaceChildren();
+    }
+  }
+  return true;
+}
+
+// Opens the room at one of its messages: loads it if needed, scrolls to it and
+// highlights it.
+async function jumpToMessage(roomId, messageId) {
+  if (!state.rooms.has(roomId)) return showNotice("That room is not in your list any more.");
+  await openRoom(roomId);
+  if (roomId !== state.currentRoomId) return;
+  if (!state.stores.get(roomId)?.ids.has(messageId) && !(await loadAround(roomId, messageId))) return;
+  if (roomId !== state.currentRoomId) return;
+  renderMessages();
+  highlightMessage(messageId);
+}
+
+const highlightTimers = new Map();
+
+function highlightMessage(messageId) {
+  const node = timelineNodes.get(messageId);
+  if (!node) return;
+  node.scrollIntoView({ block: "center" });
+  node.classList.add("highlighted");
+  node.tabIndex = -1;
+  node.focus({ preventScroll: true }); // screen readers read it; Tab goes on from there
+  clearTimeout(highlightTimers.get(messageId));
+  highlightTimers.set(messageId, setTimeout(() => node.classList.remove("highlighted"), HIGHLIGHT_MS));
+}
+
 // Keeps loading older pages while the list does not fill its box (no scrollbar to use).
 function fillScreen() {
   const box = $("messages");
@@ -504,7 +651,23 @@ function fillScreen() {
 
 const timelineContext = {
   authorName,
+  get me() {
+    return state.me?.id ?? null;
+  },
   isMine: (msg) => msg.user === state.me?.id,
+  replyTarget,
+  onQuote: (msg) => jumpToMessage(msg.room, msg.reply_to),
+  tools: (node) => messageTools(node, {
+    canEdit: (msg) => msg.user === state.me?.id,
+    canDelete: (msg) => msg.user === state.me?.id || state.rooms.get(msg.room)?.owner === state.me?.id,
+    onReply: startReply,
+    onReact: (button, msg) => togglePicker(button, msg, { me: state.me?.id, onToggle: toggleReaction }),
+    onEdit: (node, msg) => startEditing(node, msg, { onSave: (text) => saveEdit(msg, text) }),
+    onDelete: deleteMessage,
+  }),
+  reactions: (msg) => reactionChips(msg, {
+    me: state.me?.id, nameOf: (id) => names.get(id) ?? null, onToggle: toggleReaction,
+  }),
   onRetry: (msg) => state.outboxes.get(msg.room)?.retry(msg),
   onDiscard: (msg) => {
     if (!state.outboxes.get(msg.room)?.discard(msg)) return;
@@ -554,16 +717,99 @@ function maybeMarkRead() {
   const room = state.rooms.get(state.currentRoomId);
   const box = $("messages");
   if (!room || document.visibilityState !== "visible" || !box.getClientRects().length) return;
-  const newest = state.stores.get(room.id)?.messages.at(-1);
-  if (!newest || !isAtBottom()) return;
-  if (room.unread_count) {
+  const store = state.stores.get(room.id);
+  const newest = store?.messages.at(-1);
+  if (!newest || store.hasNewer || !isAtBottom()) return; // hasNewer: not the newest yet
+  if (room.unread_count || room.mention_count) {
     room.unread_count = 0;
+    room.mention_count = 0;
     renderRooms();
   }
   if (room.last_read === newest.id) return;
   room.last_read = newest.id;
   api.markRead(room.id, newest.id).catch(showError);
 }
+
+// ---------------------------------------------------------------- message actions
+
+// The message a reply quotes: the Message, DELETED, or null while it loads (`later` is
+// called once it is known). Held messages first, then ones fetched for a quote.
+const quoteRequests = new Map(); // message id -> Promise
+
+function replyTarget(messageId, later) {
+  for (const store of state.stores.values()) {
+    const held = findMessage(store, messageId);
+    if (held) return held;
+    if (store.deleted.has(messageId)) return DELETED;
+  }
+  if (state.quoted.has(messageId)) return state.quoted.get(messageId);
+  const roomId = state.currentRoomId;
+  if (!roomId || quoteRequests.has(messageId)) return null;
+  const request = api.getMessage(roomId, messageId).then((msg) => {
+    state.quoted.set(messageId, msg);
+  }, (err) => {
+    if (err.status === 404) state.quoted.set(messageId, DELETED);
+  }).then(later);
+  quoteRequests.set(messageId, request);
+  return null;
+}
+
+function startReply(msg) {
+  state.replyTo = msg;
+  setReplyBar();
+  $("composer").focus();
+}
+
+function cancelReply() {
+  if (!state.replyTo) return false;
+  state.replyTo = null;
+  setReplyBar();
+  return true;
+}
+
+// "Replying to X: …" above the composer, while a reply is being written.
+function setReplyBar() {
+  const msg = state.replyTo;
+  $("reply-bar").hidden = !msg;
+  if (!msg) return;
+  const text = $("reply-bar-text");
+  const show = (name) => {
+    text.replaceChildren("Replying to ", Object.assign(document.createElement("strong"), { textContent: name }),
+      `: ${msg.message.slice(0, 80)}${msg.message.length > 80 ? "…" : ""}`);
+  };
+  show(authorName(msg.user, (name) => state.replyTo === msg && show(name)) ?? "…");
+}
+
+const toggleReaction = action(async (msg, emoji) => {
+  const me = state.me.id;
+  const current = findMessage(state.stores.get(msg.room), msg.id) ?? msg;
+  const adding = !reactedBy(current, emoji, me);
+  await (adding ? api.addReaction : api.removeReaction)(msg.room, msg.id, emoji);
+  // The stream says so too; applying it twice changes nothing.
+  onReaction({ room: msg.room, message: msg.id, emoji, user: me, action: adding ? "added" : "removed" });
+});
+
+async function saveEdit(msg, text) {
+  try {
+    onEdit(await api.editMessage(msg.room, msg.id, text));
+  } catch (err) {
+    showError(err);
+    throw err; // the editor stays open
+  }
+}
+
+const deleteMessage = action(async (msg) => {
+  const mine = msg.user === state.me.id;
+  const ok = await confirmAction({
+    title: mine ? "Delete your message?" : "Delete this message?",
+    text: "It disappears for everyone in the room. This cannot be undone.",
+    ok: "Delete message",
+  });
+  if (!ok) return;
+  await api.deleteMessage(msg.room, msg.id);
+  onDelete({ room: msg.room, message: msg.id });
+  $("composer").focus(); // the message (and its buttons) are gone
+});
 
 // ---------------------------------------------------------------- members
 
@@ -605,7 +851,7 @@ function outboxFor(roomId) {
   if (!state.outboxes.has(roomId)) {
     const me = state.me;
     state.outboxes.set(roomId, createOutbox({
-      post: (msg) => api.postMessage(roomId, msg.id, msg.message),
+      post: (msg) => api.postMessage(roomId, msg.id, msg.message, msg.reply_to),
       isActive: () => state.me === me,
       onChange: (msg) => {
         if (state.me !== me || !state.pending.has(msg.id)) return;
@@ -622,7 +868,7 @@ function outboxFor(roomId) {
 function saveUnsent() {
   if (!state.me) return;
   const list = [...state.pending.values()].filter((msg) => msg.state !== "sent")
-    .map(({ id, room, user, message, created_at }) => ({ id, room, user, message, created_at }));
+    .map(({ id, room, user, message, created_at, reply_to }) => ({ id, room, user, message, created_at, reply_to }));
   unsent.set(state.me.id, list);
 }
 
@@ -644,11 +890,14 @@ function resendUnsent(user) {
 function sendMessage(roomId, text) {
   const msg = {
     id: newMessageId(), room: roomId, user: state.me.id, message: text,
-    created_at: new Date().toISOString(),
+    created_at: new Date().toISOString(), reply_to: state.replyTo?.id ?? null,
+    edited_at: null, mentions: [], reactions: [],
   };
+  cancelReply();
+  typing.sent();
   state.pending.set(msg.id, msg);
   outboxFor(roomId).add(msg);
-  scrollToBottom();
+  if (!toPresent()) scrollToBottom();
 }
 
 function submitComposer() {
@@ -660,6 +909,10 @@ function submitComposer() {
 }
 
 function composerKeydown(event) {
+  if (event.key === "Escape" && !event.defaultPrevented && cancelReply()) {
+    event.preventDefault();
+    return;
+  }
   if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
   event.preventDefault();
   $("composer-form").requestSubmit();
@@ -673,8 +926,9 @@ function onMessage(msg, eventId) {
   if (state.pending.delete(msg.id)) saveUnsent();
   const store = state.stores.get(msg.room);
   const isNew = store ? appendLive(store, msg) : true;
+  typing.messageFrom(msg.room, msg.user);
   if (isNew && msg.user !== state.me.id) {
-    bumpUnread(msg.room);
+    bumpUnread(msg);
     notifyAbout(msg);
   }
   if (msg.room !== state.currentRoomId) return;
@@ -710,17 +964,54 @@ async function notifyAbout(msg) {
   });
 }
 
-function bumpUnread(roomId) {
-  const room = state.rooms.get(roomId);
+function bumpUnread(msg) {
+  const room = state.rooms.get(msg.room);
   if (!room) return refreshRoomsSoon(); // a room we have not listed yet
   room.unread_count = (room.unread_count || 0) + 1;
+  liveBumps.set(room.id, (liveBumps.get(room.id) ?? 0) + 1);
+  if (msg.mentions?.includes(state.me.id)) room.mention_count = (room.mention_count || 0) + 1;
   renderRooms();
+}
+
+// API 1.1 changes to messages. Each may come twice (replay after a resume): applying
+// one again leaves the same result.
+function onEdit(msg) {
+  if (!state.me) return;
+  if (state.quoted.has(msg.id) && state.quoted.get(msg.id) !== DELETED) state.quoted.set(msg.id, msg);
+  if (state.replyTo?.id === msg.id) {
+    state.replyTo = msg;
+    setReplyBar();
+  }
+  if (applyEdit(state.stores.get(msg.room), msg) && msg.room === state.currentRoomId) renderMessages();
+}
+
+function onDelete({ room, message }) {
+  if (!state.me) return;
+  state.quoted.set(message, DELETED);
+  if (state.replyTo?.id === message) cancelReply();
+  const held = applyDelete(state.stores.get(room), message);
+  if (room === state.currentRoomId) {
+    if (held) renderMessages();
+  } else if (state.rooms.get(room)?.unread_count) {
+    refreshRoomsSoon(); // it may have been one of the unread
+  }
+}
+
+function onReaction(event) {
+  if (!state.me) return;
+  if (applyReaction(state.stores.get(event.room), event) && event.room === state.currentRoomId) renderMessages();
+}
+
+function onTyping(event) {
+  if (state.me && event.user !== state.me.id) typing.heard(event);
 }
 
 // Reloads the open room from history, e.g. after a `reset` or a stream that could
 // not resume; other rooms reload when next opened.
 function reloadHistories() {
   state.stores.clear();
+  state.quoted.clear();
+  quoteRequests.clear();
   if (!state.currentRoomId) return;
   showHistory(state.currentRoomId);
   loadMembers(state.currentRoomId);
@@ -786,6 +1077,7 @@ function onRead({ room, message }) {
   known.last_read = message;
   if (state.stores.get(room)?.messages.at(-1)?.id === message) {
     known.unread_count = 0;
+    known.mention_count = 0;
     renderRooms();
   } else {
     refreshRoomsSoon();
@@ -825,6 +1117,10 @@ const streamHandlers = {
   onRoom,
   onInvitation,
   onRead,
+  onEdit,
+  onDelete,
+  onReaction,
+  onTyping,
   onReset() {
     if (state.me) lastEventId.set(state.me.id, null);
     reloadHistories();
@@ -852,6 +1148,44 @@ const enableNotifications = action(async () => {
   await requestNotifications();
   renderNotifyState();
 });
+
+// ---------------------------------------------------------------- typing, search
+
+const typing = createTyping({
+  send: (roomId) => api.typing(roomId),
+  render: (text) => ($("typing").textContent = text),
+  nameOf: (id, later) => authorName(id, () => later()),
+});
+
+const search = createSearch({
+  form: $("search-form"), input: $("search-input"), scope: $("search-scope"),
+  panel: $("search-panel"), list: $("search-results"), status: $("search-status"),
+  more: $("search-more"), close: $("search-close"),
+}, {
+  search: (q, room, before) => api.searchMessages(q, { room, before, limit: SEARCH_PAGE }),
+  currentRoom: () => state.currentRoomId,
+  authorName,
+  roomLabel: (roomId) => {
+    const room = state.rooms.get(roomId);
+    return room ? roomLabel(room) : "a room";
+  },
+  onOpen: (msg) => {
+    setSearchOpen(false);
+    jumpToMessage(msg.room, msg.id);
+  },
+  onError: showError,
+});
+
+// Phones: the search box is behind a button in the top bar.
+function setSearchOpen(open) {
+  document.querySelector(".topbar").classList.toggle("search-open", open);
+  $("search-toggle").setAttribute("aria-expanded", String(open));
+  if (open) $("search-input").focus();
+}
+
+function composerInput() {
+  if (state.currentRoomId && $("composer").value.trim()) typing.typed(state.currentRoomId);
+}
 
 // ---------------------------------------------------------------- layout
 
@@ -881,12 +1215,24 @@ function bindUi() {
     event.preventDefault();
     submitComposer();
   });
+  attachMentions($("composer"), $("mention-list"), { // before composerKeydown: its keys win
+    members: () => state.members,
+    meId: () => state.me?.id,
+  });
   $("composer").addEventListener("keydown", composerKeydown);
+  $("composer").addEventListener("input", composerInput);
+  $("reply-cancel").addEventListener("click", () => {
+    cancelReply();
+    $("composer").focus();
+  });
+  $("search-toggle").addEventListener("click", () =>
+    setSearchOpen(!document.querySelector(".topbar").classList.contains("search-open")));
   $("signout").addEventListener("click", signOut);
   $("leave-room").addEventListener("click", leaveRoom);
   $("delete-room").addEventListener("click", deleteRoom);
   $("notify-enable").addEventListener("click", enableNotifications);
   $("jump-new").addEventListener("click", () => {
+    if (toPresent()) return;
     scrollToBottom();
     maybeMarkRead();
   });
@@ -897,7 +1243,8 @@ function bindUi() {
   }
   $("messages").addEventListener("scroll", () => {
     if ($("messages").scrollTop < 80) loadOlder();
-    if (isAtBottom()) {
+    if (isAtBottom() && state.stores.get(state.currentRoomId)?.hasNewer) loadNewer();
+    else if (isAtBottom()) {
       state.unseenBelow = 0;
       $("jump-new").hidden = true;
       maybeMarkRead();

@@ -20,24 +20,12 @@ export async function requestNotifications() {
   return Notification.requestPermission();
 }
 
-// A mention, until the server says so itself (Message.mentions): "@name" as a whole
-// word, any case.
-export function mentions(text, name) {
-  if (!name) return false;
-  const escaped = name.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
-  return new RegExp(`(^|[^A-Za-z0-9_.-])@${escaped}(?![A-Za-z0-9_-]|\\.[A-Za-z0-9_-])`, "i").test(text);
-}
-
 // Shows a notification for `msg` if it deserves one now. onClick opens its room.
 export function maybeNotify({ msg, room, me, authorName, roomLabel, onClick }) {
   if (!document.hidden || notificationPermission() !== "granted") return null;
   if (msg.user === me.id || !room) return null;
   const direct = room.kind === "direct";
-  // API 1.1 Messages list who they mention (members only); until the server sends
-  // that field, the text decides.
-  const mentioned = Array.isArray(msg.mentions) ? msg.mentions.includes(me.id)
-    : mentions(msg.message, me.name);
-  if (!direct && !mentioned) return null;
+  if (!direct && !msg.mentions?.includes(me.id)) return null; // the server's mentions, not text
   const title = direct ? `${authorName} (direct message)` : `${authorName} mentioned you in ${roomLabel}`;
   try {
     const note = new Notification(title, { body: msg.message.slice(0, 200), tag: msg.id });

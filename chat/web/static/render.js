@@ -19,6 +19,11 @@ export function roomItem(room, { label, current, onOpen }) {
     ? el("span", { class: "badge", "data-testid": "unread-badge", "aria-label": `${room.unread_count} unread` },
         String(room.unread_count))
     : "";
+  const mentions = room.mention_count > 0
+    ? el("span", { class: "badge mention-badge", "data-testid": "mention-badge",
+        "aria-label": `${room.mention_count} ${room.mention_count === 1 ? "mention" : "mentions"} of you` },
+        `@${room.mention_count}`)
+    : "";
   return el(
     "li",
     { "data-testid": "room-item", "data-room-id": room.id, "data-room-name": room.name, "data-kind": room.kind },
@@ -27,6 +32,7 @@ export function roomItem(room, { label, current, onOpen }) {
       { type: "button", class: "room-button", "aria-current": current ? "page" : null, onclick: onOpen },
       el("span", { class: "room-name" }, label),
       room.kind === "private" ? el("span", { class: "tag", text: "private" }) : "",
+      mentions,
       badge,
     ),
   );

@@ -5,6 +5,10 @@
 // non-200 answer) do we create a new one, after a delay. A new EventSource cannot set
 // headers, so it names the last message seen in the URL (?last_event_id=, API 1.1):
 // that is also how a reloaded page resumes where the previous one stopped.
+//
+// When the browser says it went offline, the stream is closed at once (a dead
+// connection can otherwise hang on for minutes, looking live) and reopened, resuming,
+// as soon as it is back online.
 
 // Events the server sends today, and the ones API 1.1 announces (handlers for those
 // are optional: an event without a handler is ignored).
@@ -72,6 +76,22 @@ export function openStream(userId, handlers) {
     delay = Math.min(delay * 2, 30000);
   }
 
+  function offline() {
+    if (stopped) return;
+    clearTimeout(timer);
+    source?.close();
+    handlers.onState("offline");
+  }
+
+  function online() {
+    if (stopped || (source && source.readyState !== EventSource.CLOSED)) return;
+    clearTimeout(timer);
+    delay = 1000;
+    connect();
+  }
+
+  window.addEventListener("offline", offline);
+  window.addEventListener("online", online);
   connect();
   return {
     // Back online: don't wait out the browser's retry delay (up to 5 s) or our backoff.
@@ -86,6 +106,8 @@ export function openStream(userId, handlers) {
       stopped = true;
       clearTimeout(timer);
       source?.close();
+      window.removeEventListener("offline", offline);
+      window.removeEventListener("online", online);
     },
   };
 }

@@ -83,29 +83,47 @@ const STATUS_TEXT = {
   failed: "not sent",
 };
 
-// ctx: {mine, authorName(id, later), onRetry(msg), onDiscard(msg)}.
+// ctx: {mine, me, authorName(id, later), onRetry(msg), onDiscard(msg), replyTarget(id,
+// later), onQuote(msg), tools (message_actions.js), reactions (reactions.js)}.
 export function messageNode(msg, ctx) {
   const author = el("span", { class: "author", "data-testid": "message-author" });
   author.textContent = ctx.authorName(msg.user, (name) => (author.textContent = name)) ?? "…";
   const node = el(
     "li",
     { class: ctx.mine ? "message mine" : "message", "data-testid": "message", "data-message-id": msg.id },
+    el("div", { class: "reply-slot" }),
     el("div", { class: "meta" },
       author, " ", el("time", { class: "time" }), " ",
+      el("span", { class: "visually-hidden mention-note" }),
       el("span", { class: "status", "data-testid": "message-status" }),
       el("span", { class: "message-actions" })),
-    el("div", { class: "text", "data-testid": "message-text" }, ...linkify(msg.message)),
+    // "(edited)" follows the text, so that it shows in a group's continued messages too.
+    el("div", { class: "body" },
+      el("div", { class: "text", "data-testid": "message-text" }),
+      el("span", { class: "edited", "data-testid": "message-edited", hidden: true }, "(edited)")),
+    el("div", { class: "reactions", "data-testid": "reactions" }),
   );
   updateMessage(node, msg, null, ctx);
   return node;
 }
 
+// What the node shows, as one string: it is rebuilt only when this changes.
+function viewKey(msg, delivery, quote, ctx) {
+  return JSON.stringify([delivery, msg.error ?? "", msg.message, msg.edited_at ?? "",
+    msg.reactions ?? [], mentionsMe(msg, ctx), quote]);
+}
+
+const mentionsMe = (msg, ctx) => Boolean(ctx.me && msg.mentions?.includes(ctx.me));
+
 // Brings an existing node in line with `msg`; `delivery` is null once the stream
 // confirmed it, else the outbox state (sending, sent, waiting, failed).
 export function updateMessage(node, msg, delivery, ctx) {
-  if (node.dataset.delivery === (delivery ?? "") && node.dataset.error === (msg.error ?? "")) return;
+  node.chatMessage = msg;
+  const quote = msg.reply_to ? quoteOf(msg, node, ctx) : null;
+  const key = viewKey(msg, delivery, quote, ctx);
+  if (node.chatView === key) return;
+  node.chatView = key;
   node.dataset.delivery = delivery ?? "";
-  node.dataset.error = msg.error ?? "";
   node.classList.toggle("pending", delivery !== null);
   node.classList.toggle("failed", delivery === "failed");
   const status = node.querySelector(".status");
@@ -114,6 +132,53 @@ export function updateMessage(node, msg, delivery, ctx) {
   setTime(node.querySelector("time"), msg.created_at);
   const actions = node.querySelector(".message-actions");
   actions.replaceChildren(...deliveryActions(msg, delivery, ctx));
+  node.querySelector("[data-testid=message-text]").replaceChildren(...linkify(msg.message));
+  const edited = node.querySelector(".edited");
+  edited.hidden = !msg.edited_at;
+  if (msg.edited_at) edited.title = `Edited ${new Date(msg.edited_at).toLocaleString()}`;
+  const mentioned = mentionsMe(msg, ctx);
+  node.classList.toggle("mentions-me", mentioned);
+  node.querySelector(".mention-note").textContent = mentioned ? " mentions you" : "";
+  node.querySelector(".reply-slot").replaceChildren(...(quote ? [quoteNode(msg, quote, ctx)] : []));
+  if (ctx.reactions) {
+    const chips = node.querySelector("[data-testid=reactions]");
+    const focused = chips.contains(document.activeElement) ? document.activeElement.dataset.emoji : null;
+    chips.replaceChildren(...ctx.reactions(msg));
+    // A chip toggled by keyboard keeps the focus (or hands it to React when it went away).
+    if (focused !== null) {
+      const again = [...chips.children].find((chip) => chip.dataset.emoji === focused);
+      (again ?? node.querySelector("[data-testid=message-react]"))?.focus();
+    }
+  }
+  // The toolbar only for messages the server has (a pending one cannot be answered yet).
+  if (delivery === null && ctx.tools && !node.querySelector(".message-tools")) {
+    node.querySelector(".meta").after(ctx.tools(node));
+  }
+}
+
+// The original a reply quotes: {author, text} or {deleted} or {loading}; `later`
+// re-renders the node once it is known.
+function quoteOf(msg, node, ctx) {
+  const rerender = () => {
+    if (node.isConnected) updateMessage(node, node.chatMessage, node.dataset.delivery || null, ctx);
+  };
+  const target = ctx.replyTarget(msg.reply_to, rerender);
+  if (!target) return { loading: true };
+  if (target.deleted) return { deleted: true };
+  const author = ctx.authorName(target.user, rerender) ?? "…";
+  return { author, text: target.message.slice(0, 120) };
+}
+
+function quoteNode(msg, quote, ctx) {
+  const children = quote.deleted ? [el("span", { class: "quote-text" }, "deleted message")]
+    : quote.loading ? [el("span", { class: "quote-text" }, "an earlier message")]
+    : [el("span", { class: "quote-author" }, quote.author), " ", el("span", { class: "quote-text" }, quote.text)];
+  return el("button", {
+    type: "button", class: "reply-quote", "data-testid": "reply-quote", "data-reply-to": msg.reply_to,
+    title: quote.deleted ? null : "Show the original message", disabled: quote.deleted ? true : null,
+    onclick: () => ctx.onQuote(msg),
+  }, el("span", { class: "quote-mark", "aria-hidden": "true" }, "↪"),
+  el("span", { class: "visually-hidden" }, "In reply to "), ...children);
 }
 
 function deliveryActions(msg, delivery, ctx) {
@@ -151,7 +216,8 @@ export function timelineEntries(messages, { unreadAfter = null } = {}) {
       entries.push({ kind: "unread", key: "unread" });
       dividerPending = false;
     }
-    const continued = !breaksGroup && previous !== null && previous.user === msg.user
+    // A reply starts a group of its own: its quote sits right under the author's name.
+    const continued = !breaksGroup && !msg.reply_to && previous !== null && previous.user === msg.user
       && date - new Date(previous.created_at) < GROUP_MS;
     entries.push({ kind: "message", key: msg.id, msg, delivery, continued });
     previous = msg;
