@@ -8,6 +8,7 @@ Events are plain JSON-able dicts with a "type":
   read        {"user", "room", "message"}
   close       {"user", "session": id|None}   end that user's streams (logout, ban, deletion)
   presence    {"user", "status": online|offline, "rooms"}   to users sharing those rooms
+  typing      {"room", "user"}   to the room's other members; never stored, may be dropped
 
 The hub subscribes to the bus; the processor, the API and presence publish to it. None of
 them knows which backend carries the events: `LocalBus` here for one process,
