@@ -7,9 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
-
-from chat.config import database_url as normalize_url
+from tests.api.core_support import sql
 from tests.support.fixtures import TEST_SERVER_ENV
 from tests.support.server import create_postgres_database, drop_postgres_database, flask_cli
 
@@ -33,16 +31,6 @@ def _db(url, *args):
     return flask_cli("db", *args, env={"DATABASE_URL": url, **TEST_SERVER_ENV})
 
 
-def _run(url, statement, **params):
-    engine = create_engine(normalize_url({"DATABASE_URL": url}, "."))
-    try:
-        with engine.begin() as conn:
-            result = conn.execute(text(statement), params)
-            return [tuple(row) for row in result] if result.returns_rows else []
-    finally:
-        engine.dispose()
-
-
 def _id(url, value):
     """How a UUID column holds `value` (SQLite: 32 hex digits, no dashes)."""
     return value.hex if url.startswith("sqlite") else str(value)
@@ -52,36 +40,36 @@ def test_the_chain_goes_up_down_and_up_again(empty_database):
     _db(empty_database, "upgrade")
     _db(empty_database, "downgrade", "base")
     _db(empty_database, "upgrade")
-    assert _run(empty_database, "SELECT version_num FROM alembic_version") == [("0004",)]
+    assert sql(empty_database, "SELECT version_num FROM alembic_version") == [("0004",)]
 
 
 def test_0004_keys_existing_room_names_and_indexes_existing_messages(empty_database):
     url = empty_database
     _db(url, "upgrade", "0003")
     user, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    _run(url, "INSERT INTO users (id, name, is_admin, created_at) "
+    sql(url, "INSERT INTO users (id, name, is_admin, created_at) "
               "VALUES (:id, 'old', false, CURRENT_TIMESTAMP)", id=_id(url, user))
     # Distinct under lower(), one name under NFKC + case folding.
     for room, name in ((first, "straße"), (second, "STRASSE")):
-        _run(url, "INSERT INTO rooms (id, name, kind, active, created_at) "
+        sql(url, "INSERT INTO rooms (id, name, kind, active, created_at) "
                   "VALUES (:id, :name, 'public', true, CURRENT_TIMESTAMP)",
              id=_id(url, room), name=name)
-    _run(url, "UPDATE counters SET value = 1 WHERE name = 'message_seq'")
-    _run(url, "INSERT INTO messages (id, seq, room_id, user_id, message, created_at) "
+    sql(url, "UPDATE counters SET value = 1 WHERE name = 'message_seq'")
+    sql(url, "INSERT INTO messages (id, seq, room_id, user_id, message, created_at) "
               "VALUES (:id, 1, :room, :user, 'an ancient findable word', CURRENT_TIMESTAMP)",
          id=_id(url, uuid.uuid4()), room=_id(url, first), user=_id(url, user))
     _db(url, "upgrade")
 
-    keys = dict(_run(url, "SELECT name, name_key FROM rooms"))
+    keys = dict(sql(url, "SELECT name, name_key FROM rooms"))
     assert keys["straße"] == "strasse"
     assert keys["STRASSE"].startswith("strasse#")  # kept apart: both rooms still work
     with pytest.raises(Exception):  # a third spelling of the name is taken
-        _run(url, "INSERT INTO rooms (id, name, name_key, kind, active, created_at) "
+        sql(url, "INSERT INTO rooms (id, name, name_key, kind, active, created_at) "
                   "VALUES (:id, 'Strasse', 'strasse', 'public', true, CURRENT_TIMESTAMP)",
              id=_id(url, uuid.uuid4()))
     if url.startswith("sqlite"):
-        found = _run(url, "SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'findable'")
+        found = sql(url, "SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'findable'")
     else:
-        found = _run(url, "SELECT seq FROM messages "
+        found = sql(url, "SELECT seq FROM messages "
                           "WHERE search_vector @@ to_tsquery('simple', 'findable')")
     assert found == [(1,)]
