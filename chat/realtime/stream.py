@@ -15,6 +15,7 @@ Order of work, and why:
 import random
 import socket
 import struct
+import time
 import uuid
 from datetime import datetime, timezone
 
@@ -77,6 +78,9 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
     connection = request.environ.get("gunicorn.socket")
     hangup_watch = _watch_for_hangup(connection, lambda: hub.close(stream, "client gone"))
 
+    # The expiry as a monotonic deadline: the loop below checks it on every wake-up.
+    session_ends = time.monotonic() + (expires_at - datetime.now(timezone.utc)).total_seconds()
+
     def generate():
         try:
             yield _retry() + events.named(
@@ -84,7 +88,7 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
             last_seq = position
             yield from _joined(missed)
             while not stream.closed:
-                left = (expires_at - datetime.now(timezone.utc)).total_seconds()
+                left = session_ends - time.monotonic()
                 if left <= 0:
                     return  # the session expired: the client must sign in again
                 item = stream.get(min(keepalive, left))
