@@ -70,19 +70,14 @@ def delete_message(room_id, message_id):
     return "", 204
 
 
-@bp.put("/rooms/<uid:room_id>/messages/<uid:message_id>/reactions/<emoji>")
-def add_reaction(room_id, message_id, emoji):
+@bp.route("/rooms/<uid:room_id>/messages/<uid:message_id>/reactions/<emoji>",
+          methods=["PUT", "DELETE"])
+def reaction(room_id, message_id, emoji):
     emoji = emoji_value(emoji)
     room = member_room(room_id)
-    message_service.add_reaction(room, message_id, g.user, emoji)
-    return "", 204
-
-
-@bp.delete("/rooms/<uid:room_id>/messages/<uid:message_id>/reactions/<emoji>")
-def remove_reaction(room_id, message_id, emoji):
-    emoji = emoji_value(emoji)
-    room = member_room(room_id)
-    message_service.remove_reaction(room, message_id, g.user, emoji)
+    change = (message_service.add_reaction if request.method == "PUT"
+              else message_service.remove_reaction)
+    change(room, message_id, g.user, emoji)
     return "", 204
 
 

@@ -1,12 +1,12 @@
 """Real-time delivery: the processor stores accepted messages, the bus carries events,
 the ordered feed puts log entries in order, the hub hands them to open streams.
-`init_app` wires one set per app; `start` runs the background work (per worker, after fork: gunicorn.conf.py calls it, and the first request
-that needs it does too)."""
+`init_app` wires one set per app; `start` runs the background work (per worker, after
+fork: gunicorn.conf.py calls it, and the first request that needs it does too)."""
 
 import logging
 import secrets
-import uuid
 import threading
+import uuid
 from contextlib import contextmanager
 
 from flask import current_app
