@@ -115,8 +115,8 @@ def members(room_id):
 
 
 def shown_rooms(rooms, viewer_id):
-    """Rooms as API dicts for `viewer_id`: a direct room also names the other person
-    (`peer`), all of them loaded in one query."""
+    """Rooms (Room objects, or rows of ROOM_COLUMNS) as API dicts for `viewer_id`: a
+    direct room also names the other person (`peer`), all of them loaded in one query."""
     direct = [room.id for room in rooms if room.kind == "direct"]
     peers = {}
     if direct:
@@ -125,12 +125,17 @@ def shown_rooms(rooms, viewer_id):
             .where(Membership.room_id.in_(direct), Membership.user_id != viewer_id))}
     shown = []
     for room in rooms:
-        item = room.to_dict()
+        item = Room.to_dict(room)
         if room.kind == "direct":
             peer = peers.get(room.id)
             item["peer"] = peer.to_dict() if peer is not None else None
         shown.append(item)
     return shown
+
+
+# What Room.to_dict reads: the room list selects these rather than Room objects (loading
+# 200 of them cost about 1 ms more CPU at every call).
+ROOM_COLUMNS = (Room.id, Room.name, Room.kind, Room.owner_id, Room.created_at)
 
 
 def shown_room(room, viewer_id):
@@ -171,11 +176,11 @@ def rooms_with_unread(user_id):
                         Mention.seq > marker, Message.user_id != user_id)
                  .correlate(Membership).scalar_subquery())
     rows = db.session.execute(
-        select(Room, Membership.last_read_id, unread.label("unread"),
+        select(*ROOM_COLUMNS, Membership.last_read_id, unread.label("unread"),
                mentioned.label("mentioned"))
         .join(Membership, and_(Membership.room_id == Room.id, Membership.user_id == user_id))
         .where(Room.active).order_by(Room.name_key)).all()
-    shown = shown_rooms([row.Room for row in rows], user_id)
+    shown = shown_rooms(rows, user_id)
     return [{**item, "unread_count": row.unread, "mention_count": row.mentioned,
              "last_read": str(row.last_read_id) if row.last_read_id else None}
             for item, row in zip(shown, rows)]
