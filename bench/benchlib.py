@@ -10,6 +10,8 @@
   server writes every SSE event as one chunk, so a chunk header never falls inside an
   event, and the patterns it looks for never occur in chunk headers.
 - ``subscriber_process``: many SSEConn in a separate process, driven over a Pipe.
+- bulk loading of a scratch database (``copy_rows``: COPY from rows of Python values) and
+  EXPLAIN ANALYZE of every statement a service call runs (``explain_analyze``).
 """
 
 from __future__ import annotations
@@ -125,6 +127,55 @@ def running_server(url, env, cwd=None):
                 server.terminate(timeout=40)
             except TimeoutError:
                 server.kill()
+
+
+# -- bulk loading and plans ------------------------------------------------------------------
+
+def psycopg_url(url):
+    """The libpq form of a SQLAlchemy PostgreSQL URL."""
+    return url.replace("postgresql+psycopg2://", "postgresql://")
+
+
+def copy_rows(cur, target, rows):
+    r"""COPY ``rows`` (tuples; ``str()`` of each value, ``r"\N"`` for NULL; no tabs,
+    newlines or backslashes in the values) into ``target``, e.g. ``"users(id, name)"``."""
+    import io
+
+    buf = io.StringIO()
+    for row in rows:
+        buf.write("\t".join(str(v) for v in row) + "\n")
+    buf.seek(0)
+    cur.copy_expert(f"COPY {target} FROM STDIN", buf)
+
+
+def explain_analyze(conn, call):
+    """EXPLAIN (ANALYZE, BUFFERS) of every SELECT that ``call(session)`` runs on the
+    SQLAlchemy connection ``conn`` (other statements, e.g. SET LOCAL, are replayed as they
+    were: they may pin the plans); returns the plan lines."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    statements = []
+
+    def capture(conn_, cursor, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
+    event.listen(conn, "before_cursor_execute", capture)
+    try:
+        with Session(bind=conn) as session:
+            call(session)
+    finally:
+        event.remove(conn, "before_cursor_execute", capture)
+    out = []
+    raw = conn.connection.dbapi_connection.cursor()
+    for statement, parameters in statements:
+        if statement.lstrip().upper().startswith("SELECT"):
+            raw.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+            out += [r[0] for r in raw.fetchall()]
+        else:
+            raw.execute(statement, parameters)
+            out.append(statement)
+    return out
 
 
 # -- /proc accounting ------------------------------------------------------------------------

@@ -21,7 +21,6 @@ far less than wall-clock time. --explain prints EXPLAIN ANALYZE of each query.
 from __future__ import annotations
 
 import argparse
-import io
 import random
 import time
 import uuid
@@ -69,19 +68,21 @@ def fill(url, args):
         db.session.remove()
         db.engine.dispose()
 
-    conn = psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
+    conn = psycopg2.connect(benchlib.psycopg_url(url))
     cur = conn.cursor()
     rooms = [uuid.uuid4() for _ in range(args.rooms)]
     mine = rng.sample(rooms, args.member_rooms)
     others = [r for r in rooms if r not in set(mine)]
     users = [uuid.uuid4() for _ in range(args.users)]
     now = datetime.now(timezone.utc)
-    _copy(cur, "rooms(id, name, name_key, kind, owner_id, active, created_at)",
-          [(r, f"bench-{i}", f"bench-{i}", "private" if i % 4 == 3 else "public", r"\N",
-            "t", now) for i, r in enumerate(rooms)])
-    _copy(cur, "users(id, name, is_admin, created_at)",
-          [(u, f"author{i}", "f", now) for i, u in enumerate(users)])
-    _copy(cur, "memberships(room_id, user_id, joined_at)", [(r, searcher, now) for r in mine])
+    benchlib.copy_rows(cur, "rooms(id, name, name_key, kind, owner_id, active, created_at)",
+                       [(r, f"bench-{i}", f"bench-{i}",
+                         "private" if i % 4 == 3 else "public", r"\N", "t", now)
+                        for i, r in enumerate(rooms)])
+    benchlib.copy_rows(cur, "users(id, name, is_admin, created_at)",
+                       [(u, f"author{i}", "f", now) for i, u in enumerate(users)])
+    benchlib.copy_rows(cur, "memberships(room_id, user_id, joined_at)",
+                       [(r, searcher, now) for r in mine])
 
     cur.execute("SELECT value FROM counters WHERE name = 'message_seq'")
     first_seq = cur.fetchone()[0] + 1
@@ -104,7 +105,7 @@ def fill(url, args):
             rows.append((uuid.uuid4(), first_seq + i, room, rng.choice(users),
                          " ".join(text) + rng.choice(("", "", ".", "!", "?")),
                          start + timedelta(seconds=i)))
-        _copy(cur, "messages(id, seq, room_id, user_id, message, created_at)", rows)
+        benchlib.copy_rows(cur, "messages(id, seq, room_id, user_id, message, created_at)", rows)
         print(f"  {base + len(rows):,} messages ({time.monotonic() - t0:.0f}s)", flush=True)
     cur.execute("UPDATE counters SET value = %s WHERE name = 'message_seq'",
                 (first_seq + args.messages,))
@@ -117,14 +118,6 @@ def fill(url, args):
     print(f"filled in {time.monotonic() - t0:.0f}s", flush=True)
     conn.close()
     return words
-
-
-def _copy(cur, target, rows):
-    buf = io.StringIO()
-    for row in rows:
-        buf.write("\t".join(str(v) for v in row) + "\n")
-    buf.seek(0)
-    cur.copy_expert(f"COPY {target} FROM STDIN", buf)
 
 
 def queries(words):
@@ -193,30 +186,10 @@ def measure_inprocess(url, cases, runs, explain):
 
 def _explain(conn, words, room_ids):
     """EXPLAIN ANALYZE of every statement search_messages runs."""
-    from sqlalchemy import event
-    from sqlalchemy.orm import Session
-
     from chat import search
 
-    statements = []
-
-    def capture(conn_, cursor, statement, parameters, context, executemany):
-        statements.append((statement, parameters))
-
-    event.listen(conn, "before_cursor_execute", capture)
-    with Session(bind=conn) as session:
-        search.search_messages(session, words, True, room_ids, 20)
-    event.remove(conn, "before_cursor_execute", capture)
-    out = []
-    raw = conn.connection.dbapi_connection.cursor()
-    for statement, parameters in statements:  # SET/RESET too: they pin the plans
-        if statement.lstrip().upper().startswith("SELECT"):
-            raw.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
-            out += [r[0] for r in raw.fetchall()]
-        else:
-            raw.execute(statement, parameters)
-            out.append(statement)
-    return out
+    return benchlib.explain_analyze(
+        conn, lambda session: search.search_messages(session, words, True, room_ids, 20))
 
 
 def measure_http(url, cases, runs):

@@ -173,8 +173,14 @@ class Message(db.Model):
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     # History pages and resume both walk one room (or a set of rooms) by seq. Search has
-    # its own index per database, made by migration 0004 (see chat/search.py).
-    __table_args__ = (Index("ix_messages_room_seq", "room_id", "seq"),)
+    # its own index per database, made by migration 0004 (see chat/search.py). The live
+    # messages of a room by seq, with their authors, are what `unread_count` counts from
+    # the read marker on without reading the table (chat/rooms.py), and what a history
+    # page returns.
+    __table_args__ = (Index("ix_messages_room_seq", "room_id", "seq"),
+                      Index("ix_messages_live_room_seq", "room_id", "seq", "user_id",
+                            postgresql_where=text("deleted_at IS NULL"),
+                            sqlite_where=text("deleted_at IS NULL")))
 
     def to_dict(self, mentions=(), reactions=()):
         """The Message of API.md; mentions and reactions are loaded in bulk by the

@@ -40,7 +40,7 @@ def test_the_chain_goes_up_down_and_up_again(empty_database):
     _db(empty_database, "upgrade")
     _db(empty_database, "downgrade", "base")
     _db(empty_database, "upgrade")
-    assert sql(empty_database, "SELECT version_num FROM alembic_version") == [("0004",)]
+    assert sql(empty_database, "SELECT version_num FROM alembic_version") == [("0005",)]
 
 
 def test_0004_keys_existing_room_names_and_indexes_existing_messages(empty_database):

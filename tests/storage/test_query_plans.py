@@ -93,3 +93,92 @@ def test_hot_read_paths_have_an_index_behind_every_query(app):
                 if table not in ("counters",):  # one row per counter name
                     scans.append((table, statement.split("FROM", 1)[-1][:160]))
     assert not scans, "queries without an index: " + "; ".join(map(str, scans))
+
+
+def _plans(app, client, headers, paths):
+    """The EXPLAIN of every SELECT the GETs of `paths` run (sequential and bitmap scans
+    priced out, so that the plan shows which index each query can walk)."""
+    statements = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for path in paths:
+            answer = client.get(path, headers=headers)
+            assert answer.status_code == 200, (path, answer.get_data(as_text=True))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    with engine.connect() as conn:
+        conn.execute(text("SET enable_seqscan = off"))
+        conn.execute(text("SET enable_bitmapscan = off"))
+        return [(statement, "\n".join(row[0] for row in conn.exec_driver_sql(
+            "EXPLAIN " + statement, parameters))) for statement, parameters in statements]
+
+
+def _node(plan, index):
+    """The plan node that walks `index` with the lines under it up to the next node."""
+    lines = plan.splitlines()
+    for i, line in enumerate(lines):
+        if f"using {index} on" in line:
+            rest = [lines[i]]
+            for follower in lines[i + 1:]:
+                if "->" in follower or "SubPlan" in follower:
+                    break
+                rest.append(follower)
+            return "\n".join(rest)
+    raise AssertionError(f"{index} is not used:\n{plan}")
+
+
+def test_room_list_counts_walk_index_ranges_from_the_read_marker(app):
+    """unread_count and mention_count are index ranges that start at the read marker (not
+    every message of the room), the unread one without reading the table."""
+    client = app.test_client()
+    alice, as_alice = _sign_up(client, "plan_carol")
+    bob, as_bob = _sign_up(client, "plan_dave")
+    room = client.post("/v1/chats/rooms", json={"name": "plans-counts"},
+                       headers=as_alice).get_json()
+    assert client.post(f"/v1/chats/rooms/{room['id']}/users", json={"chat_user": bob},
+                       headers=as_bob).status_code == 204
+    posted = [client.post(f"/v1/chats/rooms/{room['id']}/messages", headers=as_alice,
+                          json={"message": f"hi @plan_dave {i}"}).get_json()
+              for i in range(3)]
+    client.put(f"/v1/chats/rooms/{room['id']}/read", json={"message": posted[0]["id"]},
+               headers=as_bob)
+    listed = client.get(f"/v1/chats/users/{bob}/rooms", headers=as_bob).get_json()
+    counts = {r["id"]: (r["unread_count"], r["mention_count"]) for r in listed}
+    assert counts[room["id"]] == (2, 2)
+
+    [(_, plan)] = [(s, p) for s, p in _plans(app, client, as_bob,
+                                              [f"/v1/chats/users/{bob}/rooms"])
+                   if "count(" in s]
+    unread = _node(plan, "ix_messages_live_room_seq")
+    assert "Index Only Scan" in unread, plan
+    assert re.search(r"Index Cond: .*seq > COALESCE", unread), plan
+    mentions = _node(plan, "ix_mentions_user_room_seq")
+    assert re.search(r"Index Cond: .*seq > COALESCE", mentions), plan
+
+
+def test_history_pages_walk_the_room_by_seq(app):
+    """Newest, `before` and `after` pages: one index range of the room's live messages
+    from the cursor on, no filtering of other rooms' rows."""
+    client = app.test_client()
+    _, as_erin = _sign_up(client, "plan_erin")
+    room = client.post("/v1/chats/rooms", json={"name": "plans-history"},
+                       headers=as_erin).get_json()
+    posted = [client.post(f"/v1/chats/rooms/{room['id']}/messages", headers=as_erin,
+                          json={"message": f"page {i}"}).get_json() for i in range(4)]
+    base = f"/v1/chats/rooms/{room['id']}/messages?limit=2"
+    for path, bound in ((base, None), (f"{base}&before={posted[3]['id']}", "seq <"),
+                        (f"{base}&after={posted[0]['id']}", "seq >")):
+        [(_, plan)] = [(s, p) for s, p in _plans(app, client, as_erin, [path])
+                       if "ORDER BY messages.seq" in s and "LIMIT" in s]
+        node = _node(plan, "ix_messages_live_room_seq")
+        assert "Index Cond: " in node and "room_id =" in node, plan
+        if bound:
+            assert bound in node.split("Index Cond: ", 1)[1].splitlines()[0], plan
+        assert "Filter" not in node, plan
