@@ -86,6 +86,7 @@ class _Window:
 
 TYPING_SECONDS = 3
 TYPING_RATE = f"1/{TYPING_SECONDS}second"
+TYPING_ROOM_RATE = "10/second"
 
 
 class _OncePer:
@@ -128,6 +129,10 @@ class Limits:
         # took 7 % of a worker under a typing storm: docs/benchmarks.md, section 7).
         self.typing = (_Window(limiter, TYPING_RATE, "typing") if config["REDIS_URL"]
                        else _OncePer(TYPING_SECONDS))
+        # And at most TYPING_ROOM_RATE announcements per room: each one is written to
+        # every member's streams, so a crowd typing at once would otherwise cost
+        # typists × members deliveries (a page names only a few typists anyway).
+        self.typing_rooms = _Window(limiter, TYPING_ROOM_RATE, "typing-room")
 
     def typing_recently_announced(self, user_id, room_id):
         """Whether the user's typing in the room was announced within the last 3 s (no
@@ -135,8 +140,12 @@ class Limits:
         return not self.typing.allowed(f"{user_id}:{room_id}")
 
     def typing_announced(self, user_id, room_id):
-        """True for the first typing call of the user in the room within 3 s."""
-        return self.typing.hit(f"{user_id}:{room_id}")
+        """True for the first typing call of the user in the room within 3 s, unless the
+        room has had its TYPING_ROOM_RATE of announcements (then the call counts for
+        nothing: the user's next call may be announced)."""
+        if not self.typing_rooms.allowed(room_id):
+            return False
+        return self.typing.hit(f"{user_id}:{room_id}") and self.typing_rooms.hit(room_id)
 
     def hit_post(self, user_id):
         """Counts one post; raises 429 with Retry-After when over the limit."""

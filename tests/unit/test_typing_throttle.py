@@ -36,3 +36,17 @@ def test_expired_keys_are_swept_so_memory_stays_bounded():
     # worth of slack) are kept, and the sweep kept what is still inside the window.
     assert len(once._last) <= 2048
     assert not once.hit("9:0") and not once.hit("9:999")
+
+
+def test_a_room_gets_at_most_its_rate_of_announcements_and_a_refused_call_costs_nothing():
+    from chat.ratelimit import Limits
+
+    limits = Limits({"REDIS_URL": None, "CHAT_RATE_LIMIT": "20/second",
+                     "CHAT_LOGIN_RATE_LIMIT": "10/minute",
+                     "CHAT_SIGNUP_RATE_LIMIT": "20/minute"})
+    crowd = [limits.typing_announced(f"user{n}", "room") for n in range(15)]
+    assert crowd == [True] * 10 + [False] * 5  # TYPING_ROOM_RATE is 10/second
+    assert limits.typing_announced("user0", "elsewhere")  # other rooms are not affected
+    # The refused typists were not counted as announced: their window is still open.
+    assert not limits.typing_recently_announced("user14", "room")
+    assert limits.typing_recently_announced("user0", "room")
