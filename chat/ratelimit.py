@@ -139,11 +139,15 @@ class Limits:
         count is taken: asking is free)."""
         return not self.typing.allowed(f"{user_id}:{room_id}")
 
+    def typing_room_full(self, room_id):
+        """Whether the room has had its TYPING_ROOM_RATE of announcements just now."""
+        return not self.typing_rooms.allowed(room_id)
+
     def typing_announced(self, user_id, room_id):
         """True for the first typing call of the user in the room within 3 s, unless the
         room has had its TYPING_ROOM_RATE of announcements (then the call counts for
         nothing: the user's next call may be announced)."""
-        if not self.typing_rooms.allowed(room_id):
+        if self.typing_room_full(room_id):
             return False
         return self.typing.hit(f"{user_id}:{room_id}") and self.typing_rooms.hit(room_id)
 
