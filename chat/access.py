@@ -3,9 +3,10 @@ rules of API.md ("visibility comes first") live in one place."""
 
 from typing import NamedTuple
 
-from flask import g
+from flask import current_app, g
 from sqlalchemy import and_, bindparam, select
 
+from chat.access_memory import RoomRef
 from chat.errors import APIError, forbidden, not_found
 from chat.extensions import db
 from chat.models import Ban, Invitation, Membership, Room, User, utcnow
@@ -76,12 +77,20 @@ def visible_room(room_id, user=None):
 
 
 def member_room(room_id):
-    """A room the caller may post in: visible, not banned, a member."""
+    """A room the caller may post in: visible, not banned, a member. A RoomRef (id, kind,
+    owner), answered from memory when this membership was checked recently and nothing
+    changed it since (chat/access_memory.py)."""
+    memory = current_app.extensions["realtime"].access
+    known = memory.member_room(room_id, g.user.id)
+    if known is not None:
+        return known
+    epoch = memory.epoch  # before the read: a kick during it must win
     place = standing(room_id, g.user.id)
     _require_visible(place)
     if not place.member:
         raise forbidden("You are not a member of this room", code="not_member")
-    return place.room
+    memory.keep_member(place.room, g.user.id, epoch)
+    return RoomRef.of(place.room)
 
 
 def readable_room(room_id):

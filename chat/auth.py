@@ -84,6 +84,14 @@ def public(view):
     return view
 
 
+def caller_from_memory(view):
+    """Marks a hot view that needs only the caller's id, name and admin flag: its session
+    may be answered from memory (chat/access_memory.py), and `g.user` is then a Caller,
+    `g.session` a SessionRef, not rows it could change."""
+    view.caller_from_memory = True
+    return view
+
+
 def _request_token():
     header = request.headers.get("Authorization", "")
     if header:
@@ -120,11 +128,31 @@ def authenticate():
     token, via = _request_token()
     if token is None:
         raise APIError(401, "unauthenticated", "Sign in first")
-    row = db.session.execute(_SESSION_BY_TOKEN, {"token_hash": token_hash(token)}).first()
-    if row is None or utc(row.Session.expires_at) <= utcnow():
-        raise APIError(401, "unauthenticated", "The session is invalid or has expired")
+    hashed = token_hash(token)
+    if getattr(view, "caller_from_memory", False):
+        session, user = _session_from_memory(hashed)
+    else:
+        session, user = _session_from_database(hashed)
     if via == "cookie" and request.method not in SAFE_METHODS:
         origin = request.headers.get("Origin")
         if origin and not _same_origin(origin):
             raise APIError(403, "forbidden", "Cross-site request refused")
-    g.session, g.user = row.Session, row.User
+    g.session, g.user = session, user
+
+
+def _session_from_database(hashed):
+    row = db.session.execute(_SESSION_BY_TOKEN, {"token_hash": hashed}).first()
+    if row is None or utc(row.Session.expires_at) <= utcnow():
+        raise APIError(401, "unauthenticated", "The session is invalid or has expired")
+    return row.Session, row.User
+
+
+def _session_from_memory(hashed):
+    memory = current_app.extensions["realtime"].access
+    known = memory.session(hashed)
+    if known is not None:
+        return known
+    epoch = memory.epoch  # before the read: a sign-out during it must win
+    session, user = _session_from_database(hashed)
+    memory.keep_session(hashed, session, user, epoch)
+    return session, user

@@ -247,13 +247,9 @@ def remove_reaction(room, message_id, user, emoji):
 
 def announce_typing(room_id, user, member_room):
     """A `typing` event to the room's other members, at most once per 3 s per user and
-    room; nothing is stored. A call within 3 s of an announcement answers at once: only
-    a member's call is ever announced, so the membership check (`member_room(room_id)`,
-    a database round trip) is needed only for calls that could announce; nor is it while
-    the room has had its announcements for this second (chat/ratelimit.py)."""
-    limits = get_limits()
-    if limits.typing_recently_announced(user.id, room_id) or limits.typing_room_full(room_id):
-        return  # would not be announced: answered without a query (a storm's common case)
+    room and at most TYPING_ROOM_RATE per room (chat/ratelimit.py); nothing is stored.
+    Members only: `member_room(room_id)` answers from memory after the first call, so a
+    typing storm costs no database round trip."""
     room = member_room(room_id)
-    if limits.typing_announced(user.id, room.id):
+    if get_limits().typing_announced(user.id, room.id):
         publish("typing", room=str(room.id), user=str(user.id))

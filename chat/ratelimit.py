@@ -134,11 +134,6 @@ class Limits:
         # typists × members deliveries (a page names only a few typists anyway).
         self.typing_rooms = _Window(limiter, TYPING_ROOM_RATE, "typing-room")
 
-    def typing_recently_announced(self, user_id, room_id):
-        """Whether the user's typing in the room was announced within the last 3 s (no
-        count is taken: asking is free)."""
-        return not self.typing.allowed(f"{user_id}:{room_id}")
-
     def typing_room_full(self, room_id):
         """Whether the room has had its TYPING_ROOM_RATE of announcements just now."""
         return not self.typing_rooms.allowed(room_id)

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, g, request
 
 from chat import messages as message_service
 from chat.access import live_room, member_room, readable_room
+from chat.auth import caller_from_memory
 from chat.errors import bad_request, forbidden
 from chat.realtime import get_realtime
 from chat.validation import (emoji as emoji_value, int_arg, json_body, message_text,
@@ -21,6 +22,7 @@ def _location(message):
 
 
 @bp.post("/rooms/<uid:room_id>/messages")
+@caller_from_memory
 def post_message(room_id):
     body = json_body()
     text = message_text(body)
@@ -72,6 +74,7 @@ def delete_message(room_id, message_id):
 
 @bp.route("/rooms/<uid:room_id>/messages/<uid:message_id>/reactions/<emoji>",
           methods=["PUT", "DELETE"])
+@caller_from_memory
 def reaction(room_id, message_id, emoji):
     emoji = emoji_value(emoji)
     room = member_room(room_id)
@@ -82,12 +85,14 @@ def reaction(room_id, message_id, emoji):
 
 
 @bp.post("/rooms/<uid:room_id>/typing")
+@caller_from_memory
 def typing(room_id):
     message_service.announce_typing(room_id, g.user, member_room)
     return "", 204
 
 
 @bp.put("/rooms/<uid:room_id>/read")
+@caller_from_memory
 def mark_read(room_id):
     message_id = uuid_field(json_body(), "message")
     message_service.mark_read(member_room(room_id), g.user, message_id)

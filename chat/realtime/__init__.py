@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from flask import current_app
 from sqlalchemy import select
 
+from chat.access_memory import AccessMemory
 from chat.extensions import db, insert_for
 from chat.models import Counter
 from chat.realtime import order
@@ -33,7 +34,9 @@ class Realtime:
         config = app.config
         self.app = app
         self.hub = Hub(config["CHAT_MAX_STREAMS_PER_USER"], config["CHAT_STREAM_BUFFER"])
-        self.feed = OrderedFeed(self._fetch_range, self._committed_seq, self.hub.handle)
+        # Sessions and memberships of the hot routes, kept exact by the same events.
+        self.access = AccessMemory(config["CHAT_ACCESS_MEMORY_SECONDS"])
+        self.feed = OrderedFeed(self._fetch_range, self._committed_seq, self._apply_log)
         registry = None
         if config["REDIS_URL"]:
             from chat.realtime.redis_bus import RedisBus
@@ -42,7 +45,7 @@ class Realtime:
             # Log entries missed meanwhile are read from the database by the feed, but
             # other events (sign-outs, invitations, presence) may be lost: streams
             # reconnect and reload.
-            self.bus.on_reconnect = lambda: self.hub.close_all("event bus reconnected")
+            self.bus.on_reconnect = self._bus_reconnected
             registry = RedisRegistry(self.bus.redis, self.bus.instance)
         else:
             self.bus = LocalBus()
@@ -72,12 +75,24 @@ class Realtime:
         self._every(FEED_POLL_SECONDS, "ordered feed poll", self.feed.poll)
 
     def _receive(self, event):
+        self.access.observe(event)
         if event["type"] == "log":
             self.feed.offer(event)
         else:
             self.hub.handle(event)
 
+    def _apply_log(self, event):
+        self.access.observe(event)  # entries read from the database were never published
+        self.hub.handle(event)
+
+    def _bus_reconnected(self):
+        self.access.forget_everything()
+        self.hub.close_all("event bus reconnected")
+
     def publish(self, event):
+        # What this worker changed is forgotten before its request answers, whatever the
+        # bus does with the event.
+        self.access.observe(event)
         self.bus.publish(event)
 
     def shutdown(self, timeout=None):

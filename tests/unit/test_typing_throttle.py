@@ -48,5 +48,5 @@ def test_a_room_gets_at_most_its_rate_of_announcements_and_a_refused_call_costs_
     assert crowd == [True] * 10 + [False] * 5  # TYPING_ROOM_RATE is 10/second
     assert limits.typing_announced("user0", "elsewhere")  # other rooms are not affected
     # The refused typists were not counted as announced: their window is still open.
-    assert not limits.typing_recently_announced("user14", "room")
-    assert limits.typing_recently_announced("user0", "room")
+    assert limits.typing.allowed("user14:room")
+    assert not limits.typing.allowed("user0:room")
