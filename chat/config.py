@@ -76,7 +76,7 @@ def from_environment(instance_path, env=None):
         "CHAT_BODY_TIMEOUT_SECONDS": _float(env, "CHAT_BODY_TIMEOUT_SECONDS", 10.0,
                                             minimum=0.1),
         "CHAT_SESSION_DAYS": _int(env, "CHAT_SESSION_DAYS", 30),
-        "CHAT_ACCESS_MEMORY_SECONDS": _float(env, "CHAT_ACCESS_MEMORY_SECONDS", 10.0),
+        "CHAT_ACCESS_MEMORY_SECONDS": _float(env, "CHAT_ACCESS_MEMORY_SECONDS", 60.0),
         "CHAT_KEEPALIVE_SECONDS": _float(env, "CHAT_KEEPALIVE_SECONDS", 15.0, minimum=0.05),
         "CHAT_REPLAY_LIMIT": _int(env, "CHAT_REPLAY_LIMIT", 10000),
         "CHAT_STREAM_BUFFER": _int(env, "CHAT_STREAM_BUFFER", 1000),
