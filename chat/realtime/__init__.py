@@ -21,6 +21,7 @@ from chat.realtime.feed import OrderedFeed
 from chat.realtime.hub import Hub
 from chat.realtime.presence import Presence, RedisRegistry
 from chat.realtime.processor import MessageProcessor
+from chat.realtime.shared_reads import SharedReads
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Realtime:
         self.hub = Hub(config["CHAT_MAX_STREAMS_PER_USER"], config["CHAT_STREAM_BUFFER"])
         # Sessions and memberships of the hot routes, kept exact by the same events.
         self.access = AccessMemory(config["CHAT_ACCESS_MEMORY_SECONDS"])
+        self.shared_reads = SharedReads()  # one replay read for a storm of resumes
         self.feed = OrderedFeed(self._fetch_range, self._committed_seq, self._apply_log)
         registry = None
         if config["REDIS_URL"]:
@@ -74,25 +76,31 @@ class Realtime:
         self._every(HEARTBEAT_SECONDS, "presence heartbeat", self.presence.heartbeat)
         self._every(FEED_POLL_SECONDS, "ordered feed poll", self.feed.poll)
 
-    def _receive(self, event):
+    def _observe(self, event):
+        """What remembers answers forgets those an event changes."""
         self.access.observe(event)
+        self.shared_reads.observe(event)
+
+    def _receive(self, event):
+        self._observe(event)
         if event["type"] == "log":
             self.feed.offer(event)
         else:
             self.hub.handle(event)
 
     def _apply_log(self, event):
-        self.access.observe(event)  # entries read from the database were never published
+        self._observe(event)  # entries read from the database were never published
         self.hub.handle(event)
 
     def _bus_reconnected(self):
         self.access.forget_everything()
+        self.shared_reads.clear()
         self.hub.close_all("event bus reconnected")
 
     def publish(self, event):
         # What this worker changed is forgotten before its request answers, whatever the
         # bus does with the event.
-        self.access.observe(event)
+        self._observe(event)
         self.bus.publish(event)
 
     def shutdown(self, timeout=None):

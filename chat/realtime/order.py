@@ -179,18 +179,19 @@ class MembershipView:
         return rooms
 
 
-def replay(session, user_id, view, after, through):
+def replay(session, user_id, view, after, through, read=read_range):
     """What a user missed in (after, through]: the entries they were entitled to at each
     place, in order — messages and message changes of rooms they were in at that place
     (rooms left since included, up to the leave), membership changes of those rooms, and
-    their own removal by a room deletion."""
+    their own removal by a room deletion. `read` is `read_range` or a stand-in that
+    answers the same (shared_reads.py)."""
     rooms_now = view.rooms_at(after)
     rooms = view.rooms_between(after, through)
     if not rooms:
         return []
     me = str(user_id)
     out = []
-    for entry in read_range(session, after + 1, through, rooms):
+    for entry in read(session, after + 1, through, rooms):
         room, kind = entry["room"], entry["kind"]
         mine = kind in MEMBERSHIP_KINDS and entry["user"] == me
         if kind == "room":

@@ -68,7 +68,8 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
             view = order.MembershipView(db.session, user_id, anchor)  # anchor <= committed
             db.session.close()
             rooms, position = hub.rooms_loaded(stream, view, committed)
-            missed = reset or _replay(user_id, view, anchor, position, replay_limit)
+            missed = reset or _replay(realtime, user_id, view, anchor, position,
+                                      replay_limit)
     except BaseException:
         hub.close(stream)
         raise
@@ -218,12 +219,14 @@ def _anchor(last_event_id, committed):
     return min(seq, committed), None
 
 
-def _replay(user_id, view, anchor, position, limit):
+def _replay(realtime, user_id, view, anchor, position, limit):
     """The SSE chunks of what the user missed in (anchor, position], or a `reset` when
-    more than `limit` messages are missing."""
+    more than `limit` messages are missing. Streams resuming from the same place share
+    one read of the range (shared_reads.py)."""
     if position <= anchor:
         return []
-    entries = order.replay(db.session, user_id, view, anchor, position)
+    entries = order.replay(db.session, user_id, view, anchor, position,
+                           read=realtime.shared_reads.read)
     if sum(1 for entry in entries if entry["kind"] == "message") > limit:
         return [events.named("reset", {"reason": "too_many_missed"})]
     return [events.entry(entry) for entry in entries]
