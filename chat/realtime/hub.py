@@ -8,9 +8,8 @@ buffer; nothing here blocks, so one slow client can never hold up the others.
 """
 
 import logging
-import queue
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 
 from chat.realtime import events, metrics, order
 
@@ -40,7 +39,11 @@ class Stream:
         self.capacity = capacity
         self.closed = False
         self.close_reason = None
-        self._items = queue.Queue()
+        # A deque and an Event instead of queue.Queue: a Queue is a lock and three
+        # conditions per stream, and both its put and its get take them, once per event
+        # and stream (docs/benchmarks.md, section 3c).
+        self._items = deque()
+        self._ready = threading.Event()
         # Set by the stream's response: `sending` while a write to the client is under
         # way (it may be blocked on a client that stopped reading), `abort` ends the
         # connection at once.
@@ -53,23 +56,26 @@ class Stream:
     def push(self, seq, data):
         if self.closed:
             return
-        if self._items.qsize() >= self.capacity:
+        if len(self._items) >= self.capacity:
             metrics.slow_streams_closed.inc()
             self.close("slow consumer")
             return
-        self._items.put((seq, data))
+        self._items.append((seq, data))
+        self._ready.set()
 
     def offer(self, data):
         """Pushes an event that may be dropped (typing): never into a buffer that is
         already half full, so it neither delays messages nor closes a slow stream."""
-        if not self.closed and self._items.qsize() < self.capacity // 2:
-            self._items.put((None, data))
+        if not self.closed and len(self._items) < self.capacity // 2:
+            self._items.append((None, data))
+            self._ready.set()
 
     def close(self, reason):
         if not self.closed:
             self.closed = True
             self.close_reason = reason
-            self._items.put(CLOSE)
+            self._items.append(CLOSE)
+            self._ready.set()
             # A write blocked on a client that does not read would never get to see
             # CLOSE, and the connection (with megabytes queued in the kernel) would stay
             # open for as long as the client lingers: end it now.
@@ -78,16 +84,19 @@ class Stream:
 
     def get(self, timeout):
         """The next item, CLOSE, or None when `timeout` passes idle."""
-        try:
-            return self._items.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        if not self._items:
+            self._ready.clear()
+            # Pushed between the check and the clear: its set() was just undone, but the
+            # item is there.
+            if not self._items:
+                self._ready.wait(timeout)
+        return self.get_nowait()
 
     def get_nowait(self):
         """The next item if one is already buffered (or CLOSE), else None."""
         try:
-            return self._items.get_nowait()
-        except queue.Empty:
+            return self._items.popleft()
+        except IndexError:
             return None
 
 
