@@ -11,6 +11,7 @@ worker's RSS before, during and after the attack, and how the server ended the s
 connections (408 answers, plain closes).
 
     .venv/bin/python bench/slow_clients.py [--headers 4000] [--bodies 4000] [--seconds 30]
+        [--attacks 1]
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ def main():
     parser.add_argument("--headers", type=int, default=4000)
     parser.add_argument("--bodies", type=int, default=4000)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--attacks", type=int, default=1,
+                        help="attacks one after the other on the same worker")
     args = parser.parse_args()
     benchlib.exit_on_sigterm()
     benchlib.raise_nofile()
@@ -119,19 +122,23 @@ def main():
         baseline = benchlib.rss_kib(worker)
         quiet, _ = normal_client(api, account, 3)
         manager = multiprocessing.Manager()
-        result = manager.dict()
-        attack = multiprocessing.Process(target=attacker, args=(
-            server.port, args.headers, args.bodies, args.seconds, result))
-        attack.start()
-        time.sleep(min(5, args.seconds / 3))  # let the slow connections pile up
-        during, failures = normal_client(api, account, args.seconds - 8)
-        peak = benchlib.rss_kib(worker)
-        attack.join()
-        time.sleep(3)
-        after = benchlib.rss_kib(worker)
-        time.sleep(12)  # the worker hands freed heap back every 10 s
-        settled = benchlib.rss_kib(worker)
-        stats = dict(result)
+        during, failures, rss = [], 0, []
+        for _ in range(args.attacks):
+            result = manager.dict()
+            attack = multiprocessing.Process(target=attacker, args=(
+                server.port, args.headers, args.bodies, args.seconds, result))
+            attack.start()
+            time.sleep(min(5, args.seconds / 3))  # let the slow connections pile up
+            latencies, failed = normal_client(api, account, args.seconds - 8)
+            during.append(latencies)
+            failures += failed
+            peak = benchlib.rss_kib(worker)
+            attack.join()
+            time.sleep(3)
+            after = benchlib.rss_kib(worker)
+            time.sleep(12)  # the worker hands freed heap back every 10 s
+            rss.append((peak, after, benchlib.rss_kib(worker)))
+            stats = dict(result)
 
     def row(name, values):
         values = sorted(values)
@@ -140,15 +147,19 @@ def main():
 
     print(f"\n{args.headers} slow-header + {args.bodies} slow-body connections, "
           f"{args.seconds:.0f} s, one worker")
-    print(table(["normal client", "requests", "p50 ms", "p99 ms", "max ms"], [
-        row("healthcheck, quiet", quiet["healthcheck"]),
-        row("healthcheck, under attack", during["healthcheck"]),
-        row("sign-in, quiet", quiet["sign-in"]),
-        row("sign-in, under attack", during["sign-in"])]))
+    rows = [row("healthcheck, quiet", quiet["healthcheck"])]
+    for n, latencies in enumerate(during, start=1):
+        rows.append(row(f"healthcheck, attack {n}", latencies["healthcheck"]))
+    rows.append(row("sign-in, quiet", quiet["sign-in"]))
+    for n, latencies in enumerate(during, start=1):
+        rows.append(row(f"sign-in, attack {n}", latencies["sign-in"]))
+    print(table(["normal client", "requests", "p50 ms", "p99 ms", "max ms"], rows))
     print(f"normal requests that failed under attack: {failures}")
-    print(f"slow connections: {stats}")
-    print(f"worker RSS MiB: baseline {baseline / 1024:.1f}, under attack {peak / 1024:.1f}, "
-          f"3 s after {after / 1024:.1f}, 15 s after {settled / 1024:.1f}")
+    print(f"slow connections (last attack): {stats}")
+    print(f"worker RSS MiB: baseline {baseline / 1024:.1f}")
+    for n, (peak, after, settled) in enumerate(rss, start=1):
+        print(f"  attack {n}: under attack {peak / 1024:.1f}, 3 s after {after / 1024:.1f}, "
+              f"15 s after {settled / 1024:.1f}")
 
 
 if __name__ == "__main__":
