@@ -16,11 +16,14 @@
     last accepted message is in the database (a 202 that is not yet stored has not been
     ingested). ``--before-commit REV`` also runs (b) on another revision -- by default the
     last commit before the durable 202 -- checked out into a temporary git worktree that
-    is removed afterwards, with its own migrations, for a before/after table.
+    is removed afterwards, with its own migrations, for a before/after table. With
+    --noop, each round also runs the same posters against a Flask route that does
+    nothing (bench/noop_app.py) on the same gunicorn + gevent settings: the floor any
+    route of this stack pays.
 
     .venv/bin/python bench/multi_writer.py [--writers 1,2,4] [--seconds 8] [--batch 8]
         [--posters 16] [--post-seconds 15] [--before-commit fd8b30d] [--rounds 2]
-        [--skip-writers] [--skip-ingest]
+        [--noop] [--skip-writers] [--skip-ingest]
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -178,54 +182,110 @@ def run_ingest(label, source_dir, posters, seconds):
             accounts = benchlib.create_accounts(server.api, posters, f"ing{label[:3]}_")
             room = benchlib.general_room_id(server.api, accounts[0][1])
             base = _stored_count(url)
-            latencies, statuses, lock = [], {}, threading.Lock()
-            barrier = threading.Barrier(posters + 1)
-            stop_at = [0.0]
-
-            def post(token):
-                session = requests.Session()
-                session.headers["Authorization"] = f"Bearer {token}"
-                target = f"{server.api}/rooms/{room}/messages"
-                session.get(f"{server.api}/rooms", timeout=30)  # open the connection
-                mine = []
-                barrier.wait()
-                i = 0
-                while time.perf_counter() < stop_at[0]:
-                    t0 = time.perf_counter()
-                    r = session.post(target, json={"message": f"ingest {i}"}, timeout=30)
-                    mine.append(time.perf_counter() - t0)
-                    with lock:
-                        statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-                    i += 1
-                with lock:
-                    latencies.extend(mine)
-                session.close()
-
-            threads = [threading.Thread(target=post, args=(t,)) for _, t in accounts]
-            for t in threads:
-                t.start()
             worker = benchlib.worker_pid(server.pid)
-            meter = benchlib.CPUMeter({"server worker": worker, "posters (this process)": "self"},
-                                      url.rsplit("/", 1)[1])
-            stop_at[0] = time.perf_counter() + seconds
-            meter.start()
-            t0 = time.perf_counter()
-            barrier.wait()
-            for t in threads:
-                t.join()
-            posted_for = time.perf_counter() - t0
-            accepted = statuses.get(202, 0)
+            run = _post_for(f"{server.api}/rooms/{room}/messages", server.api + "/rooms",
+                            [token for _, token in accounts], seconds, worker,
+                            url.rsplit("/", 1)[1])
+            accepted = run.statuses.get(202, 0)
             while _stored_count(url) - base < accepted:  # "before": still being stored
-                if time.perf_counter() - t0 > seconds + 120:
+                if time.perf_counter() - run.started > seconds + 120:
                     raise RuntimeError("accepted messages never all stored")
                 time.sleep(0.01)
-            ingested_in = time.perf_counter() - t0
-            meter.stop()
+            ingested_in = time.perf_counter() - run.started
+            run.meter.stop()
     finally:
         drop_postgres_database(url)
-    latencies.sort()
+    return _ingest_row(label, run, accepted, ingested_in)
+
+
+class _PostRun:
+    """What `_post_for` measured."""
+
+    def __init__(self):
+        self.latencies, self.statuses = [], {}
+        self.started = self.posted_for = None
+        self.meter = None
+
+
+def _post_for(target, warm_url, tokens, seconds, worker, dbname):
+    """One thread per token posts to `target` one message after another for `seconds`;
+    the meter (worker CPU) is still running when this returns."""
+    import requests
+
+    run, lock = _PostRun(), threading.Lock()
+    barrier = threading.Barrier(len(tokens) + 1)
+    stop_at = [0.0]
+
+    def post(token):
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
+        session.get(warm_url, timeout=30)  # open the connection
+        mine = []
+        barrier.wait()
+        i = 0
+        while time.perf_counter() < stop_at[0]:
+            t0 = time.perf_counter()
+            r = session.post(target, json={"message": f"ingest {i}"}, timeout=30)
+            mine.append(time.perf_counter() - t0)
+            with lock:
+                run.statuses[r.status_code] = run.statuses.get(r.status_code, 0) + 1
+            i += 1
+        with lock:
+            run.latencies.extend(mine)
+        session.close()
+
+    threads = [threading.Thread(target=post, args=(t,)) for t in tokens]
+    for t in threads:
+        t.start()
+    run.meter = benchlib.CPUMeter({"server worker": worker, "posters (this process)": "self"},
+                                  dbname)
+    stop_at[0] = time.perf_counter() + seconds
+    run.meter.start()
+    run.started = time.perf_counter()
+    barrier.wait()
+    for t in threads:
+        t.join()
+    run.posted_for = time.perf_counter() - run.started
+    run.latencies.sort()
+    return run
+
+
+def run_noop(posters, seconds):
+    """The same posters against bench/noop_app.py on the same gunicorn + gevent settings
+    (gunicorn.conf.py's worker class, connections, keep-alive and backlog; one worker)."""
+    from tests.support.server import free_port
+
+    port = free_port()
+    log = open(Path(tempfile.mkdtemp(prefix="chat-bench-noop-")) / "server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1",
+         "--worker-connections", "10000", "--keep-alive", "2", "--backlog", "4096",
+         "-b", f"127.0.0.1:{port}", "noop_app:app"],
+        cwd=Path(__file__).parent, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        import requests
+
+        for _ in range(200):
+            try:
+                requests.get(base + "/noop", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.05)  # the server is starting: nothing to wait on but a port
+        run = _post_for(base + "/noop", base + "/noop", ["x"] * posters, seconds,
+                        benchlib.worker_pid(server.pid), None)
+        run.meter.stop()
+    finally:
+        server.terminate()
+        server.wait(10)
+        log.close()
+    return _ingest_row("no-op Flask route", run, run.statuses.get(202, 0), run.posted_for)
+
+
+def _ingest_row(label, run, accepted, ingested_in):
+    latencies, meter, posted_for = run.latencies, run.meter, run.posted_for
     return {"label": label, "posts": len(latencies), "accepted": accepted,
-            "statuses": statuses, "post_rate": len(latencies) / posted_for,
+            "statuses": run.statuses, "post_rate": len(latencies) / posted_for,
             "ingest": accepted / ingested_in, "drain": ingested_in - posted_for,
             "p50": benchlib.percentile(latencies, 50) * 1e3,
             "p99": benchlib.percentile(latencies, 99) * 1e3,
@@ -235,7 +295,7 @@ def run_ingest(label, source_dir, posters, seconds):
             # CPU per post changes much less with background load than wall-clock rates.
             "worker_ms": 1e3 * meter.result["cpu"]["server worker"] / max(1, len(latencies)),
             # (not in the table: the pool replaces overflow connections, whose CPU is lost)
-            "pg_cores": meter.result["cpu"]["postgres backends"] / meter.result["wall"],
+            "pg_cores": meter.result["cpu"].get("postgres backends", 0) / meter.result["wall"],
             "other": meter.result["other"] / meter.result["wall"]}
 
 
@@ -267,6 +327,8 @@ def main():
                         help="revision for the 'before' ingest run ('' to skip)")
     parser.add_argument("--rounds", type=int, default=2,
                         help="ingest runs of each server, alternating before/after")
+    parser.add_argument("--noop", action="store_true",
+                        help="also run the posters against a no-op Flask route each round")
     parser.add_argument("--skip-writers", action="store_true")
     parser.add_argument("--skip-ingest", action="store_true")
     args = parser.parse_args()
@@ -292,6 +354,9 @@ def main():
                 trees.append((f"before ({args.before_commit})", tree))
             trees.append((f"after ({head})", benchlib.REPO_ROOT))
             for round_ in range(1, args.rounds + 1):
+                if args.noop:
+                    ingest.append(run_noop(args.posters, args.post_seconds))
+                    ingest[-1]["label"] += f" #{round_}"
                 for label, tree in trees:  # alternating: background load hits both
                     ingest.append(run_ingest(f"{label} #{round_}", tree, args.posters,
                                              args.post_seconds))
