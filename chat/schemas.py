@@ -67,6 +67,85 @@ def _fail(code: str, message: str):
     raise PydanticCustomError(code, "{message}", {"message": message})
 
 
+# ----------------------------------------------------- character classes for the document
+# Some rules are about Unicode categories, which JSON Schema patterns cannot name: the
+# document spells them out as character classes, built from this Python's Unicode
+# database (the one the validators use) when the document is first built.
+
+def _char(cp: int) -> str:
+    if cp < 0x80:
+        return f"\\x{cp:02x}"
+    return f"\\u{cp:04x}" if cp <= 0xFFFF else chr(cp)
+
+
+def _ranges(cps: list[int]) -> str:
+    parts, start, last = [], None, None
+    for cp in [*cps, None]:
+        if start is not None and (cp is None or cp != last + 1):
+            parts.append(_char(start) if start == last else f"{_char(start)}-{_char(last)}")
+            start = None
+        if cp is not None and start is None:
+            start = cp
+        last = cp
+    return "".join(parts)
+
+
+@functools.cache
+def _unicode_classes() -> dict[str, str]:
+    from chat.validation import emoji_part, emoji_symbol
+    part, symbol, refused, space = [], [], [], []
+    for cp in range(sys.maxunicode + 1):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        ch = chr(cp)
+        category = unicodedata.category(ch)
+        if emoji_part(ch):
+            part.append(cp)
+        if emoji_symbol(ch):
+            symbol.append(cp)
+        if category in _REFUSED_IN_ROOM_NAMES:
+            refused.append(cp)
+        elif ch.isspace():
+            space.append(cp)
+    return {"emoji_part": _ranges(part), "emoji_symbol": _ranges(symbol),
+            "room_refused": _ranges(refused), "room_space": _ranges(space)}
+
+
+_REFUSED_IN_ROOM_NAMES = ("Cc", "Zl", "Zp", "Cf")
+
+
+class _LazySchema:
+    """Annotated metadata: the field's JSON Schema, made by `factory` when a document is
+    built (never at import, never while validating)."""
+
+    def __init__(self, factory):
+        self.factory = factory
+
+    def __get_pydantic_json_schema__(self, core_schema, handler):
+        return self.factory()
+
+
+def emoji_schema() -> dict:
+    """The reaction path value: exactly chat.validation.emoji's rule (a `:name:`, or 1–32
+    code points of symbols, skin tones, joiners, keycaps and tags holding a symbol)."""
+    classes = _unicode_classes()
+    part, symbol = f"[{classes['emoji_part']}]", f"[{classes['emoji_symbol']}]"
+    return {"type": "string", "minLength": 1, "maxLength": 32,
+            "pattern": f"^(:[A-Za-z0-9_+-]{{1,30}}:|{part}*{symbol}{part}*)$"}
+
+
+def _room_name_schema() -> dict:
+    classes = _unicode_classes()
+    allowed = f"[^{classes['room_refused']}]"
+    visible = f"[^{classes['room_refused']}{classes['room_space']}]"
+    return {"type": "string", "minLength": 1, "maxLength": 64,
+            "pattern": f"^{allowed}*{visible}{allowed}*$",
+            "description": "1–64 characters after trimming, no control or format "
+                           "characters (zero-width spaces, bidirectional overrides); "
+                           "stored NFC-normalized; unique case-insensitively among live "
+                           "rooms."}
+
+
 # ----------------------------------------------------------------- field validators (in)
 
 def _present(value, info: ValidationInfo, required: bool = True):
@@ -267,14 +346,7 @@ class SessionCreate(RequestModel):
 
 
 class RoomCreate(RequestModel):
-    name: Annotated[str, *_in(_room_name, {
-        "type": "string", "minLength": 1,
-        # At least one character that is not whitespace; no control characters.
-        "pattern": r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*[^\s\u0000-\u001f"
-                   r"\u007f-\u009f\u2028\u2029][^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$"},
-        "1–64 characters after trimming, no control or format characters (zero-width "
-        "spaces, bidirectional overrides); stored NFC-normalized; unique "
-        "case-insensitively among live rooms.")]
+    name: Annotated[str, PlainValidator(_room_name), _LazySchema(_room_name_schema)]
     kind: Annotated[str, *_in(_room_kind, {"type": ["string", "null"],
                                            "enum": ["public", "private", None],
                                            "default": "public"})] = "public"
@@ -373,39 +445,6 @@ class SearchQuery(RequestModel):
     before: Annotated[uuid.UUID | None, *_in(
         _cursor, UUID_SCHEMA, "The id of a message of the rooms searched, e.g. the last one "
         "of the previous page: only older messages.")] = None
-
-
-# ------------------------------------------------------------------------ path values
-
-def _class_of(predicate) -> str:
-    """A regex character class of every code point `predicate` accepts (as ranges)."""
-    parts, start = [], None
-
-    def char(cp):
-        if cp < 0x80:
-            return f"\\x{cp:02x}"
-        return f"\\u{cp:04x}" if cp <= 0xFFFF else chr(cp)
-
-    for cp in range(sys.maxunicode + 2):
-        ok = cp <= sys.maxunicode and not 0xD800 <= cp <= 0xDFFF and predicate(chr(cp))
-        if ok and start is None:
-            start = cp
-        elif not ok and start is not None:
-            parts.append(char(start) if start == cp - 1 else f"{char(start)}-{char(cp - 1)}")
-            start = None
-    return "[" + "".join(parts) + "]"
-
-
-@functools.cache
-def emoji_schema() -> dict:
-    """The reaction path value as JSON Schema: exactly the rule of
-    chat.validation.emoji (a `:name:`, or 1–32 code points of symbols, skin tones,
-    joiners, keycaps and tags holding at least one symbol). Built from this Python's
-    Unicode database on first use (it reads every code point once)."""
-    from chat.validation import emoji_part, emoji_symbol
-    part, symbol = _class_of(emoji_part), _class_of(emoji_symbol)
-    return {"type": "string", "minLength": 1, "maxLength": 32,
-            "pattern": f"^(:[A-Za-z0-9_+-]{{1,30}}:|{part}*{symbol}{part}*)$"}
 
 
 # ------------------------------------------------------------------------------ parsing

@@ -23,6 +23,8 @@ bp = Blueprint("invitations", __name__)
            description="Any member may invite. The invitee gets `event: invitation`.",
            body=InvitationCreate,
            ok={201: (InvitationModel, "The invitation.")},
+           links={201: {"Accept": ("acceptInvitation", {"id": "$response.body#/id"}),
+                        "Decline": ("declineInvitation", {"id": "$response.body#/id"})}},
            errors={403: "The caller is not a member (`not_member`) or is banned (`banned`), "
                         "or the room does not take invitations (direct).",
                    404: ROOM_404 + " Also no such user to invite.",

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, g
 
 from chat import messages as message_service
 from chat.access import live_room, member_room, readable_room
-from chat.api.openapi import RETRY_AFTER, operation
+from chat.api.openapi import MESSAGE, RETRY_AFTER, operation
 from chat.api.rooms import BANNED_403, ROOM_404
 from chat.errors import forbidden
 from chat.realtime import get_realtime
@@ -35,6 +35,16 @@ def _location(message):
                 "user answers 202 with the original message and stores nothing new.",
     body=MessageCreate,
     ok={202: (Message, "The message as stored.", _MESSAGE_LOCATION)},
+    links={202: {
+        "Get": ("getMessage", MESSAGE), "Edit": ("editMessage", MESSAGE),
+        "Delete": ("deleteMessage", MESSAGE), "React": ("addReaction", MESSAGE),
+        "Unreact": ("removeReaction", MESSAGE),
+        "Reply": ("postMessage", {"id": "$response.body#/room"},
+                  {"message": "re", "reply_to": "$response.body#/id"}),
+        "Read": ("markRead", {"id": "$response.body#/room"},
+                 {"message": "$response.body#/id"}),
+        "Before": ("listMessages", {"id": "$response.body#/room",
+                                    "before": "$response.body#/id"})}},
     errors={400: "Also `empty_message` (only whitespace) and `message_too_long`; "
                  "`reply_to` not a message of this room.",
             403: _MEMBER_403 + " Or `user` is not the caller (`forbidden`).",

@@ -83,13 +83,16 @@ class Operation:
     database: bool = True
     path_names: dict | None = None
     extra_parameters: list | None = None
+    links: dict | None = None
 
 
 def operation(operation_id, tag, summary, **details):
     """Declares the view's operation for the document. `ok` maps a success status to a
     response: a model, a list of one model (an array), `(model, description[, headers])`,
     None (no body) or a response object. `errors` maps an error status to a description
-    or `(description, codes[, headers])`; `body` and `query` are chat/schemas.py models."""
+    or `(description, codes[, headers])`; `body` and `query` are chat/schemas.py models.
+    `links` maps a success status to OpenAPI links: {name: (operationId, parameters[,
+    requestBody])}, values being runtime expressions such as "$response.body#/id"."""
     declared = Operation(operation_id, tag, summary, **details)
 
     def mark(view):
@@ -280,6 +283,34 @@ def _components() -> dict:
     return top["$defs"]
 
 
+def _check_links(paths: dict) -> None:
+    ids = {op["operationId"] for item in paths.values() for method, op in item.items()
+           if method in _METHODS}
+    for item in paths.values():
+        for method, op in item.items():
+            if method not in _METHODS:
+                continue
+            for response in op["responses"].values():
+                for name, link in response.get("links", {}).items():
+                    if link["operationId"] not in ids:
+                        raise LookupError(f"link {name} of {op['operationId']} names an "
+                                          f"unknown operation {link['operationId']}")
+
+
+# Where a room's and a message's ids are in their answers (for `links`).
+ROOM = {"id": "$response.body#/id"}
+MESSAGE = {"id": "$response.body#/room", "mid": "$response.body#/id"}
+
+
+def room_links() -> dict:
+    """Links from an answer that is a Room to what can be done with that room."""
+    return {name: (operation_id, ROOM) for name, operation_id in (
+        ("Get", "getRoom"), ("Members", "listRoomUsers"), ("Post", "postMessage"),
+        ("History", "listMessages"), ("Typing", "announceTyping"),
+        ("Invite", "inviteToRoom"), ("Ban", "banFromRoom"), ("Bans", "listRoomBans"),
+        ("Delete", "deleteRoom"))}
+
+
 def build_spec(app) -> dict:
     """The OpenAPI 3.1 document of `app`'s routes, as a new plain dict."""
     components = _components()
@@ -313,9 +344,15 @@ def build_spec(app) -> dict:
                 op["security"] = []
             op["responses"] = {str(status): _ok_response(spec)
                                for status, spec in declared.ok.items()}
+            for status, links in (declared.links or {}).items():
+                op["responses"][str(status)]["links"] = {
+                    name: {"operationId": link[0], "parameters": link[1],
+                           **({"requestBody": link[2]} if len(link) > 2 else {})}
+                    for name, link in links.items()}
             _error_responses(method, op, declared, bool(args), error_schemas)
             item[method] = op
     components.update(sorted(error_schemas.items()))
+    _check_links(paths)
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",

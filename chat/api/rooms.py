@@ -4,7 +4,7 @@ from flask import Blueprint, g
 
 from chat import rooms as room_service
 from chat.access import moderated_room, visible_room
-from chat.api.openapi import operation
+from chat.api.openapi import operation, room_links
 from chat.errors import conflict
 from chat.models import GENERAL_ROOM
 from chat.schemas import Room, RoomCreate, parse_body
@@ -21,7 +21,7 @@ bp = Blueprint("rooms", __name__)
 @operation("createRoom", "rooms", "Create a room",
            description="The creator is the owner and first member.",
            body=RoomCreate,
-           ok={201: (Room, "The new room.")},
+           ok={201: (Room, "The new room.")}, links={201: room_links()},
            errors={400: "Also `invalid_name` (not 1–64 chars after trimming, or control or "
                         "format characters) and a `kind` other than public/private.",
                    409: ("A live room has this name (case-insensitively).", ["name_taken"])})

@@ -4,7 +4,7 @@ from flask import Blueprint, g
 
 from chat import accounts, rooms as room_service
 from chat.access import existing_user, require_self
-from chat.api.openapi import RETRY_AFTER, operation
+from chat.api.openapi import RETRY_AFTER, operation, room_links
 from chat.auth import public
 from chat.errors import bad_request, conflict, forbidden
 from chat.ratelimit import get_limits
@@ -26,6 +26,8 @@ _ROOM_LOCATION = {"Location": {"description": "URL of the room.",
                 "stored only as a slow salted hash.",
     body=UserCreate,
     ok={201: (User, "The new user.")},
+    links={201: {"Get": ("getUser", {"id": "$response.body#/id"}),
+                 "Direct": ("openDirectRoom", {"id": "$response.body#/id"})}},
     errors={400: "Also `invalid_name` (not 1–32 chars of [A-Za-z0-9_.-]) and "
                  "`invalid_password` (not 8–128 chars).",
             409: ("The name is taken (case-insensitively).", ["name_taken"]),
@@ -96,6 +98,7 @@ def delete_user(user_id):
                        "`{id}`.",
            ok={200: (DirectRoom, "The existing direct room.", _ROOM_LOCATION),
                201: (DirectRoom, "A new direct room.", _ROOM_LOCATION)},
+           links={200: room_links(), 201: room_links()},
            errors={400: "`{id}` is the caller.", 404: "No such user."})
 def open_direct_room(user_id):
     if user_id == g.user.id:
