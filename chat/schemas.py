@@ -20,7 +20,6 @@ parsing a typical message post costs a few microseconds.
 
 import functools
 import re
-import sys
 import unicodedata
 import uuid
 from datetime import datetime, timezone
@@ -90,11 +89,16 @@ def _ranges(cps: list[int]) -> str:
     return "".join(parts)
 
 
+# Planes 2-13, 15 and 16 hold ideographs, private use and nothing else these rules name
+# (tests/unit/test_openapi_models.py checks it): reading planes 0, 1 and 14 is enough.
+SYMBOL_PLANES = (0, 1, 14)
+
+
 @functools.cache
 def _unicode_classes() -> dict[str, str]:
     from chat.validation import emoji_part, emoji_symbol
     part, symbol, refused, space = [], [], [], []
-    for cp in range(sys.maxunicode + 1):
+    for cp in (cp for plane in SYMBOL_PLANES for cp in range(plane << 16, (plane + 1) << 16)):
         if 0xD800 <= cp <= 0xDFFF:
             continue
         ch = chr(cp)
