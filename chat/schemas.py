@@ -89,19 +89,24 @@ def _ranges(cps: list[int]) -> str:
     return "".join(parts)
 
 
-# Planes 2-13, 15 and 16 hold ideographs, private use and nothing else these rules name
-# (tests/unit/test_openapi_models.py checks it): reading planes 0, 1 and 14 is enough.
+# Planes 4-13, 15 and 16 hold private use and nothing else these rules name, planes 2
+# and 3 only letters (ideographs) (tests/unit/test_openapi_models.py checks it).
 SYMBOL_PLANES = (0, 1, 14)
+WORD_PLANES = (0, 1, 2, 3)
 
 
 @functools.cache
 def _unicode_classes() -> dict[str, str]:
+    from chat.search import _WORD  # the search's own definition of a word character
     from chat.validation import emoji_part, emoji_symbol
-    part, symbol, refused, space = [], [], [], []
-    for cp in (cp for plane in SYMBOL_PLANES for cp in range(plane << 16, (plane + 1) << 16)):
+    part, symbol, refused, space, word = [], [], [], [], []
+    for cp in (cp for plane in sorted({*SYMBOL_PLANES, *WORD_PLANES})
+               for cp in range(plane << 16, (plane + 1) << 16)):
         if 0xD800 <= cp <= 0xDFFF:
             continue
         ch = chr(cp)
+        if _WORD.match(ch):
+            word.append(cp)
         category = unicodedata.category(ch)
         if emoji_part(ch):
             part.append(cp)
@@ -112,7 +117,8 @@ def _unicode_classes() -> dict[str, str]:
         elif ch.isspace():
             space.append(cp)
     return {"emoji_part": _ranges(part), "emoji_symbol": _ranges(symbol),
-            "room_refused": _ranges(refused), "room_space": _ranges(space)}
+            "room_refused": _ranges(refused), "room_space": _ranges(space),
+            "word": _ranges(word)}
 
 
 _REFUSED_IN_ROOM_NAMES = ("Cc", "Zl", "Zp", "Cf")
@@ -136,6 +142,13 @@ def emoji_schema() -> dict:
     part, symbol = f"[{classes['emoji_part']}]", f"[{classes['emoji_symbol']}]"
     return {"type": "string", "minLength": 1, "maxLength": 32,
             "pattern": f"^(:[A-Za-z0-9_+-]{{1,30}}:|{part}*{symbol}{part}*)$"}
+
+
+def _search_words_schema() -> dict:
+    # Not `\w`: in a JSON Schema (ECMA-262) pattern it means ASCII only.
+    return {"type": "string", "minLength": 1, "pattern": f"[{_unicode_classes()['word']}]",
+            "description": f"The words to find (at most {MAX_SEARCH_WORDS} different ones): "
+                           "runs of letters and digits of any script; without one, a 400."}
 
 
 def _room_name_schema() -> dict:
@@ -352,8 +365,9 @@ class SessionCreate(RequestModel):
 class RoomCreate(RequestModel):
     name: Annotated[str, PlainValidator(_room_name), _LazySchema(_room_name_schema)]
     kind: Annotated[str, *_in(_room_kind, {"type": ["string", "null"],
-                                           "enum": ["public", "private", None],
-                                           "default": "public"})] = "public"
+                                           "enum": ["public", "private", "", None],
+                                           "default": "public"},
+                              "Empty or null: `public`.")] = "public"
 
 
 class MembershipCreate(RequestModel):
@@ -413,9 +427,16 @@ class ReadMarkerUpdate(RequestModel):
 
 # ------------------------------------------------------------------------ query strings
 
-class FindUserQuery(RequestModel):
+class RequiredQuery(RequestModel):
+    """A query whose named parameters are required: missing, they reach their validator
+    (as None) so that it words the refusal."""
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_default=True)
+
+
+class FindUserQuery(RequiredQuery):
+    model_config = ConfigDict(json_schema_extra={"required": ["name"]})
     name: Annotated[str, *_in(_required_query, {"type": "string", "minLength": 1},
-                              "The user name to look for.")]
+                              "The user name to look for.")] = None
 
 
 HISTORY_PAGE, HISTORY_MAX = 50, 200
@@ -435,11 +456,10 @@ class HistoryQuery(RequestModel):
                                             "`before`).")] = None
 
 
-class SearchQuery(RequestModel):
-    q: Annotated[list[str], *_in(_search_words, {"type": "string", "minLength": 1,
-                                                  "pattern": r"[^\W_]"},
-                                 f"The words to find (at most {MAX_SEARCH_WORDS} different "
-                                 "ones); without a letter or digit in it, a 400.")]
+class SearchQuery(RequiredQuery):
+    model_config = ConfigDict(json_schema_extra={"required": ["q"]})
+    q: Annotated[list[str], PlainValidator(_search_words),
+                 _LazySchema(_search_words_schema)] = None
     limit: Annotated[int, *_in(_page_limit(SEARCH_PAGE, SEARCH_MAX),
                                {"type": "integer", "minimum": 1, "default": SEARCH_PAGE},
                                f"How many (default {SEARCH_PAGE}; larger values are capped "

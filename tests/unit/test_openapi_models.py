@@ -133,12 +133,30 @@ def test_the_documented_emoji_pattern_is_the_rule(value):
 
 
 def test_the_unread_planes_hold_nothing_the_document_classes_name():
-    from chat.schemas import SYMBOL_PLANES
+    from chat.schemas import SYMBOL_PLANES, WORD_PLANES
+    from chat.search import _WORD
     for plane in set(range(17)) - set(SYMBOL_PLANES):
         for cp in range(plane << 16, (plane + 1) << 16, 1):
             ch = chr(cp)
             assert unicodedata.category(ch) not in ("So", "Sk", "Cc", "Zl", "Zp", "Cf") \
                 and not ch.isspace(), hex(cp)
+            if plane not in WORD_PLANES:
+                assert not _WORD.match(ch), hex(cp)
+
+
+@pytest.mark.parametrize("value, words", [("þ", True), ("¶", False), ("deploy fri", True),
+                                          ("_-_", False), ("名前", True), ("𝟙", True),
+                                          ("!!", False), ("٣", True)])
+def test_the_documented_q_pattern_is_the_rule(app, value, words):
+    from chat.schemas import _search_words_schema
+    assert bool(re.search(_search_words_schema()["pattern"], value)) == words
+    with app.test_request_context("/", query_string={"q": value}):
+        try:
+            parse_query(SearchQuery)
+            accepted = True
+        except APIError:
+            accepted = False
+    assert accepted == words
 
 
 def test_the_message_model_describes_what_the_server_sends():
