@@ -124,6 +124,11 @@ def _unicode_classes() -> dict[str, str]:
 _REFUSED_IN_ROOM_NAMES = ("Cc", "Zl", "Zp", "Cf")
 
 
+# What str.strip() takes away (all of it is in the BMP): a message needs one other character.
+_STRIPPED = _ranges([cp for cp in range(0x10000) if chr(cp).isspace()])
+_NOT_ONLY_SPACE = f"[^{_STRIPPED}]"
+
+
 class _LazySchema:
     """Annotated metadata: the field's JSON Schema, made by `factory` when a document is
     built (never at import, never while validating)."""
@@ -399,7 +404,7 @@ class RoomBanCreate(BanTarget, BanTerms):
 class MessageCreate(RequestModel):
     message: Annotated[str, *_in(_message_text, {
         "type": "string", "minLength": 1, "maxLength": DEFAULT_MAX_MESSAGE_LENGTH,
-        "pattern": r"\S"},
+        "pattern": _NOT_ONLY_SPACE},
         f"1–{DEFAULT_MAX_MESSAGE_LENGTH} Unicode code points after trimming "
         "(CHAT_MAX_MESSAGE_LENGTH, read when the request is served; the limits shown are "
         "its default); stored exactly as sent.")]
@@ -418,7 +423,7 @@ class MessageCreate(RequestModel):
 class MessageEdit(RequestModel):
     message: Annotated[str, *_in(_message_text, {
         "type": "string", "minLength": 1, "maxLength": DEFAULT_MAX_MESSAGE_LENGTH,
-        "pattern": r"\S"}, "The new text; the same rules as posting.")]
+        "pattern": _NOT_ONLY_SPACE}, "The new text; the same rules as posting.")]
 
 
 class ReadMarkerUpdate(RequestModel):

@@ -159,6 +159,21 @@ def test_the_documented_q_pattern_is_the_rule(app, value, words):
     assert accepted == words
 
 
+@pytest.mark.parametrize("value, accepted", [("hi", True), (" \u001f\u3000", False),
+                                             ("\u200b", True), ("\u00a0x", True),
+                                             ("\t\n", False)])
+def test_the_documented_message_pattern_is_the_rule(app, value, accepted):
+    pattern = MessageCreate.model_json_schema()["properties"]["message"]["pattern"]
+    assert bool(re.search(pattern, value)) == accepted
+    with app.test_request_context():
+        try:
+            parse_body(MessageCreate, {"message": value})
+            parsed = True
+        except APIError:
+            parsed = False
+    assert parsed == accepted
+
+
 def test_the_message_model_describes_what_the_server_sends():
     message = {"id": ID, "user": ID, "room": ID, "message": "hi",
                "created_at": "2025-05-04T20:56:16.123456Z", "reply_to": None,
