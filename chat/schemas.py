@@ -170,8 +170,8 @@ def _room_name_schema() -> dict:
 
 # ----------------------------------------------------------------- field validators (in)
 
-def _present(value, info: ValidationInfo, required: bool = True):
-    if value is None and required:
+def _present(value, info: ValidationInfo):
+    if value is None:
         _fail("validation_error", f"'{info.field_name}' is required")
     return value
 
