@@ -10,16 +10,34 @@ from chat.extensions import db
 from chat.models import Session, isoformat
 from chat.ratelimit import get_limits
 from chat.realtime import publish
-from chat.validation import json_body, string_field
+from chat.api.openapi import RETRY_AFTER, operation
+from chat.schemas import Session as SessionModel, SessionCreate, parse_body
+from chat.validation import json_body
 
 bp = Blueprint("sessions", __name__)
 
 
+_SET_COOKIE = {"Set-Cookie": {
+    "description": "The `chat_session` cookie (HttpOnly, SameSite=Lax, Secure over https), "
+                   "carrying the same token.",
+    "schema": {"type": "string"}}}
+
+
 @bp.post("/sessions")
 @public
+@operation(
+    "createSession", "sessions", "Sign in",
+    description="Answers the token and sets the session cookie.",
+    body=SessionCreate,
+    ok={201: (SessionModel, "The new session.", _SET_COOKIE)},
+    errors={401: ("Wrong name or password (same answer for both).", ["invalid_credentials"]),
+            403: ("The account is banned (`banned`).", ["banned"]),
+            429: ("More than CHAT_LOGIN_RATE_LIMIT failed sign-ins for this name or from "
+                  "this client address within the window: refused, right password or "
+                  "not, until it passes.", ["rate_limited"], {"Retry-After": RETRY_AFTER})})
 def create_session_view():
-    body = json_body()
-    name, password = string_field(body, "name"), string_field(body, "password")
+    credentials = parse_body(SessionCreate, json_body())
+    name, password = credentials.name, credentials.password
     limits = get_limits()
     limits.check_login(name)  # before the (slow) hash: a throttled guess costs nothing
     user = accounts.user_by_name(name)
@@ -42,6 +60,10 @@ def create_session_view():
 
 
 @bp.delete("/sessions/current")
+@operation("deleteSession", "sessions", "Sign out",
+           description="The token/cookie stops working at once and the streams opened with "
+                       "it are closed.",
+           ok={204: (None, "Signed out.")})
 def delete_current_session():
     db.session.execute(delete(Session).where(Session.id == g.session.id))
     db.session.commit()

@@ -14,17 +14,13 @@ import requests
 from openapi_spec_validator import validate as validate_openapi
 from prometheus_client.parser import text_string_to_metric_families
 
-from chat.api.openapi_spec import (
-    documented_statuses,
-    find_path_template,
-    response_schema,
-)
 from tests.api.core_support import (
     chat_events_until,
     unique_room_name,
     wait_stored,
 )
 from tests.support.checks import assert_error
+from tests.support.openapi import documented_statuses, find_path_template, response_schema
 from tests.support.server import ChatClient, unique_name
 
 LIMIT = 64 * 1024

@@ -1,68 +1,23 @@
-"""The OpenAPI document (chat/api/openapi_spec.py) against the OpenAPI 3.1 rules and the
-API as the repository describes it (docs/api.md)."""
+"""The OpenAPI document generated from the routes and chat/schemas.py
+(chat/api/openapi.py): valid OpenAPI 3.1, complete (every registered route, every endpoint
+of docs/api.md), and saying what the server does (statuses, error codes, schemas)."""
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from pathlib import Path
 
 import jsonschema
 import pytest
+from flask import Blueprint
 from openapi_spec_validator import validate
 
-from chat.api.openapi_spec import (
-    ERROR_CODES,
-    build_spec,
-    documented_statuses,
-    find_path_template,
-    response_schema,
-)
+from chat import create_app
+from chat.api.openapi import BASE_PATH, api_rules, build_spec, document_path
+from chat.schemas import ERROR_CODES
+from tests.support.openapi import documented_statuses, find_path_template, response_schema
 
-# Every endpoint of docs/api.md (its tables and lists) that the OpenAPI document covers,
-# without the /v1/chats prefix; the pages `GET /` and `GET /docs` are not part of it.
-ENDPOINTS = {
-    ("post", "/users"),
-    ("post", "/sessions"),
-    ("delete", "/sessions/current"),
-    ("get", "/users/me"),
-    ("get", "/users/{id}"),
-    ("get", "/users"),
-    ("get", "/users/{id}/rooms"),
-    ("delete", "/users/{id}"),
-    ("put", "/users/{id}/direct"),
-    ("get", "/users/me/invitations"),
-    ("post", "/rooms"),
-    ("get", "/rooms"),
-    ("get", "/rooms/{id}"),
-    ("delete", "/rooms/{id}"),
-    ("get", "/rooms/{id}/users"),
-    ("post", "/rooms/{id}/users"),
-    ("delete", "/rooms/{room}/users/{user}"),
-    ("post", "/rooms/{id}/invitations"),
-    ("post", "/invitations/{id}/accept"),
-    ("post", "/invitations/{id}/decline"),
-    ("post", "/rooms/{id}/bans"),
-    ("delete", "/rooms/{id}/bans/{user}"),
-    ("get", "/rooms/{id}/bans"),
-    ("post", "/users/{id}/ban"),
-    ("delete", "/users/{id}/ban"),
-    ("post", "/rooms/{id}/messages"),
-    ("get", "/rooms/{id}/messages"),
-    ("get", "/rooms/{id}/messages/{mid}"),
-    ("patch", "/rooms/{id}/messages/{mid}"),
-    ("delete", "/rooms/{id}/messages/{mid}"),
-    ("put", "/rooms/{id}/messages/{mid}/reactions/{emoji}"),
-    ("delete", "/rooms/{id}/messages/{mid}/reactions/{emoji}"),
-    ("post", "/rooms/{id}/typing"),
-    ("put", "/rooms/{id}/read"),
-    ("get", "/search/messages"),
-    ("get", "/users/{id}/subscribe"),
-    ("get", "/healthcheck"),
-    ("get", "/openapi.json"),
-    ("get", "/metrics"),
-}
 # Pages outside /v1/chats (the document's only server), like the chat page at `/`.
 PAGES = {("get", "/docs")}
 PUBLIC = {("post", "/users"), ("post", "/sessions"), ("get", "/healthcheck"),
@@ -81,7 +36,6 @@ TS = "2025-05-04T20:56:16.123456Z"
 
 
 def _api_md() -> str:
-    """The repository's own description of the API."""
     return (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
 
 
@@ -113,8 +67,14 @@ def _operations(spec):
 
 
 @pytest.fixture(scope="module")
-def spec():
-    return build_spec()
+def app(tmp_path_factory):
+    path = tmp_path_factory.mktemp("openapi") / "x.sqlite"
+    return create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
+
+
+@pytest.fixture(scope="module")
+def spec(app):
+    return build_spec(app)
 
 
 def _valid(schema, instance) -> bool:
@@ -129,11 +89,11 @@ def test_is_a_valid_openapi_3_1_document(spec):
     assert spec["servers"] == [{"url": "/v1/chats"}]
 
 
-def test_is_plain_json_and_fresh_on_every_call():
-    first = build_spec()
+def test_is_plain_json_and_fresh_on_every_call(app):
+    first = build_spec(app)
     assert json.loads(json.dumps(first)) == first
     first["paths"].clear()
-    assert build_spec()["paths"]
+    assert build_spec(app)["paths"]
 
 
 def test_every_local_ref_resolves(spec):
@@ -154,30 +114,62 @@ def test_every_local_ref_resolves(spec):
     walk(spec)
 
 
-# ------------------------------------------------------------------ endpoints of API.md
-
-@pytest.mark.parametrize("method,path", sorted(ENDPOINTS))
-def test_endpoint_is_documented(spec, method, path):
-    assert method in spec["paths"].get(path, {}), f"{method.upper()} {path} missing"
-
-
-def test_documents_nothing_beyond_api_md(spec):
-    assert {(m, p) for m, p, _, _ in _operations(spec)} == ENDPOINTS
+def test_the_served_document_is_the_generated_one(app, spec):
+    with app.test_client() as client:
+        served = client.get(BASE_PATH + "/openapi.json")
+    assert served.status_code == 200
+    assert served.get_json() == spec
 
 
-def test_every_endpoint_named_in_api_md_is_documented(spec):
+# ------------------------------------------------------------------ routes and API.md
+
+def test_every_registered_route_is_in_the_document_with_its_methods(app, spec):
+    rules = list(api_rules(app))
+    assert len(rules) >= 30
+    for rule, methods in rules:
+        view = app.view_functions[rule.endpoint]
+        path, _ = document_path(rule.rule, view.openapi_operation.path_names)
+        assert path in spec["paths"], rule.rule
+        documented = {m for m in spec["paths"][path] if m in METHODS}
+        assert set(methods) <= documented, (rule.rule, methods, documented)
+        names = {p["name"] for p in spec["paths"][path].get("parameters", [])}
+        assert names == set(re.findall(r"\{(\w+)\}", path)), path
+    # ...and nothing else: every operation is a route.
+    routes = set()
+    for rule, methods in rules:
+        view = app.view_functions[rule.endpoint]
+        path, _ = document_path(rule.rule, view.openapi_operation.path_names)
+        routes |= {(m, path) for m in methods}
+    assert {(m, p) for m, p, _, _ in _operations(spec)} == routes
+
+
+def test_a_route_without_a_declaration_fails_the_document(tmp_path):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}"})
+    extra = Blueprint("extra", __name__)
+
+    @extra.get("/undeclared")
+    def undeclared():
+        return {}
+
+    app.register_blueprint(extra, url_prefix=BASE_PATH)
+    with pytest.raises(LookupError, match="/v1/chats/undeclared"):
+        build_spec(app)
+
+
+def test_operation_ids_are_unique(spec):
+    ids = [op["operationId"] for _, _, _, op in _operations(spec)]
+    assert len(ids) == len(set(ids))
+
+
+def test_the_endpoints_of_api_md_are_the_documented_ones(spec):
     in_api_md = _endpoints_in_api_md(_api_md())
-    # The lists above are docs/api.md's, no more, no less.
-    assert in_api_md == ENDPOINTS | PAGES, sorted(in_api_md ^ (ENDPOINTS | PAGES))
     documented = {(m, p) for m, p, _, _ in _operations(spec)}
-    expected = in_api_md - PAGES
-    assert expected <= documented, sorted(expected - documented)
+    assert in_api_md - PAGES == documented, sorted(in_api_md - PAGES ^ documented)
 
 
 def test_error_codes_are_api_md_codes(spec):
     assert spec["components"]["schemas"]["ErrorCode"]["enum"] == ERROR_CODES
-    text = _api_md()
-    listed = text.split("Codes used:", 1)[1].split("\n\n", 1)[0]
+    listed = _api_md().split("Codes used:", 1)[1].split("\n\n", 1)[0]
     assert re.findall(r"`([a-z_]+)`", listed) == ERROR_CODES
 
 
@@ -196,16 +188,12 @@ def test_authenticated_endpoints_answer_401_and_public_ones_do_not(spec):
 
 def test_cross_site_cookie_refusal_is_documented(spec):
     for method, path, _, op in _operations(spec):
-        if method in {"post", "put", "delete"} and (method, path) not in PUBLIC:
+        if method in {"post", "put", "delete", "patch"} and (method, path) not in PUBLIC:
             assert "403" in op["responses"], (method, path)
 
 
 def test_bad_ids_and_bodies_are_400_large_bodies_413(spec):
     for method, path, item, op in _operations(spec):
-        has_ids = "{" in path
-        if has_ids:
-            names = {p["name"] for p in item.get("parameters", []) if p["in"] == "path"}
-            assert names == set(re.findall(r"\{(\w+)\}", path)), path
         if (method, path) in WITH_BODY:
             body = op["requestBody"]
             assert body["required"] is True
@@ -213,9 +201,25 @@ def test_bad_ids_and_bodies_are_400_large_bodies_413(spec):
             assert "413" in op["responses"], (method, path)
         else:
             assert "requestBody" not in op, (method, path)
-        if has_ids or (method, path) in WITH_BODY:
+        if "{" in path or (method, path) in WITH_BODY:
             assert "400" in op["responses"], (method, path)
         assert "default" in op["responses"]
+
+
+def test_every_error_response_is_the_error_shape_with_its_codes(spec):
+    schemas = spec["components"]["schemas"]
+    for method, path, _, op in _operations(spec):
+        for status, response in op["responses"].items():
+            if status[0] not in "45" and status != "default":
+                continue
+            if path == "/healthcheck" and status == "503":
+                continue  # Health or Error, naming the failing part
+            schema = response["content"]["application/json"]["schema"]
+            name = schema["$ref"].rsplit("/", 1)[1]
+            assert name == "Error" or schemas[name]["allOf"] == [
+                {"$ref": "#/components/schemas/Error"}], (method, path, status)
+            codes = response.get("x-error-codes", ERROR_CODES)
+            assert set(codes) <= set(ERROR_CODES), (method, path, status)
 
 
 @pytest.mark.parametrize("method,path,statuses", [
@@ -226,7 +230,7 @@ def test_bad_ids_and_bodies_are_400_large_bodies_413(spec):
     ("get", "/users/{id}", {"200", "400", "401", "404"}),
     ("get", "/users", {"200", "400", "401"}),
     ("get", "/users/{id}/rooms", {"200", "400", "401", "403"}),
-    ("delete", "/users/{id}", {"204", "400", "401", "403", "404"}),
+    ("delete", "/users/{id}", {"204", "400", "401", "403", "404", "409"}),
     ("put", "/users/{id}/direct", {"200", "201", "400", "401", "404"}),
     ("get", "/users/me/invitations", {"200", "401"}),
     ("post", "/rooms", {"201", "400", "401", "409", "413"}),
@@ -255,6 +259,7 @@ def test_bad_ids_and_bodies_are_400_large_bodies_413(spec):
      {"204", "400", "401", "403", "404"}),
     ("post", "/rooms/{id}/typing", {"204", "400", "401", "403", "404"}),
     ("put", "/rooms/{id}/read", {"204", "400", "401", "403", "404", "413"}),
+    ("get", "/search/messages", {"200", "400", "401", "403", "404"}),
     ("get", "/users/{id}/subscribe", {"200", "400", "401", "403", "429"}),
     ("get", "/healthcheck", {"200", "503"}),
     ("get", "/openapi.json", {"200"}),
@@ -282,7 +287,7 @@ def test_database_outage_is_503_with_retry_after(spec):
         assert op["responses"]["503"]["x-error-codes"] == ["overloaded"], (method, path)
 
 
-def test_query_parameters(spec):
+def test_query_parameters_come_from_the_query_models(spec):
     def params(path):
         return {p["name"]: p for p in spec["paths"][path]["get"]["parameters"]}
 
@@ -291,8 +296,12 @@ def test_query_parameters(spec):
     messages = params("/rooms/{id}/messages")
     assert messages["limit"]["schema"] == {"type": "integer", "minimum": 1, "default": 50}
     for cursor in ("before", "after"):
-        assert messages[cursor]["in"] == "query"
+        assert messages[cursor]["in"] == "query" and messages[cursor]["required"] is False
         assert messages[cursor]["schema"]["format"] == "uuid"
+    search = params("/search/messages")
+    assert list(search) == ["q", "limit", "room", "before"]
+    assert search["q"]["required"] is True
+    assert search["limit"]["schema"]["default"] == 20
 
 
 def test_stream_metrics_and_health_media_types(spec):
@@ -301,7 +310,8 @@ def test_stream_metrics_and_health_media_types(spec):
     assert list(ok["content"]) == ["text/event-stream"]
     assert {"Cache-Control", "X-Accel-Buffering"} <= set(ok["headers"])
     assert set(ok["content"]["text/event-stream"]["x-sse-events"]) == {
-        "message", "ready", "presence", "membership", "room", "invitation", "read", "reset"}
+        "message", "ready", "presence", "membership", "room", "invitation", "read", "reset",
+        "edit", "delete", "reaction", "typing"}
     assert any(p["name"] == "Last-Event-ID" and p["in"] == "header"
                for p in stream["parameters"])
     metrics = spec["paths"]["/metrics"]["get"]["responses"]["200"]
@@ -325,7 +335,7 @@ def test_component_schemas(spec):
         "id", "user", "room", "message", "created_at", "reply_to", "edited_at", "mentions",
         "reactions"}
     for name in ("User", "Room", "Invitation", "Ban", "Session", "Error", "Health"):
-        assert "additionalProperties" not in schemas[name], name
+        assert schemas[name].get("additionalProperties", True) is True, name
     assert schemas["User"]["properties"]["api_user"]["type"] == ["string", "null"]
     assert schemas["Room"]["properties"]["kind"]["enum"] == ["public", "private", "direct"]
     assert schemas["Room"]["properties"]["owner"]["type"] == ["string", "null"]
@@ -335,71 +345,66 @@ def test_component_schemas(spec):
     assert schemas["Health"]["required"] == ["status", "database", "bus", "processor"]
     assert schemas["UserCreate"]["required"] == ["name", "password"]
     assert schemas["MessageCreate"]["required"] == ["message"]
+    assert schemas["RoomBanCreate"]["required"] == ["reason", "user"] or set(
+        schemas["RoomBanCreate"]["required"]) == {"user", "reason"}
 
-
-# -------------------------------------------------------- response_schema() for contract tests
 
 USER = {"id": UUID_A, "name": "alice", "api_user": None, "created_at": TS}
-ROOM = {"id": UUID_A, "name": "general", "kind": "public", "owner": None, "created_at": TS}
-MESSAGE = {"id": UUID_A, "user": UUID_B, "room": UUID_B, "message": "Hello",
-           "created_at": "2025-05-04T20:56:16Z", "reply_to": None, "edited_at": None,
-           "mentions": [], "reactions": []}
+MESSAGE = {"id": UUID_A, "user": UUID_B, "room": UUID_B, "message": "hi",
+           "created_at": TS, "reply_to": None, "edited_at": None, "mentions": [],
+           "reactions": [{"emoji": "👍", "count": 1, "users": [UUID_B]}]}
+
+
+def error(code):
+    return {"error": {"code": code, "message": "x"}}
 
 
 def test_response_schema_validates_real_shapes(spec):
     assert _valid(response_schema(spec, "/users/me", "GET", 200), USER)
     assert _valid(response_schema(spec, "/users/me", "get", 200), {**USER, "extra": 1})
     assert not _valid(response_schema(spec, "/users/me", "get", 200),
-                      {**USER, "created_at": "2025-05-04T20:56:16+00:00"})
+                      {**USER, "created_at": "2025-05-04 20:56:16"})
     assert _valid(response_schema(spec, "/users", "get", 200), [USER])
     assert not _valid(response_schema(spec, "/users", "get", 200), [USER, USER])
-
     members = response_schema(spec, "/rooms/{id}/users", "get", 200)
     assert _valid(members, [{**USER, "online": True}])
     assert not _valid(members, [USER])
-
+    room = {"id": UUID_A, "name": "r", "kind": "public", "owner": None, "created_at": TS}
     mine = response_schema(spec, "/users/{id}/rooms", "get", "200")
-    assert _valid(mine, [{**ROOM, "unread_count": 3, "mention_count": 0, "last_read": None}])
-    assert not _valid(mine, [ROOM])
+    assert _valid(mine, [{**room, "unread_count": 0, "mention_count": 0, "last_read": None}])
+    assert not _valid(mine, [room])
     assert not _valid(response_schema(spec, "/rooms/{id}", "get", 200),
-                      {**ROOM, "kind": "secret"})
+                      {**room, "kind": "secret"})
     direct = response_schema(spec, "/users/{id}/direct", "put", 201)
-    assert _valid(direct, {**ROOM, "kind": "direct", "peer": USER})
-    assert not _valid(direct, {**ROOM, "kind": "direct"})
-    assert not _valid(direct, ROOM)
-
-
-def test_message_schema_is_closed(spec):
+    assert _valid(direct, {**room, "kind": "direct", "peer": USER})
+    assert not _valid(direct, {**room, "kind": "public", "peer": USER})
+    assert not _valid(direct, {**room, "kind": "direct"})
     posted = response_schema(spec, "/v1/chats/rooms/{id}/messages", "post", 202)
     assert _valid(posted, MESSAGE)
-    assert not _valid(posted, {**MESSAGE, "extra": True})
-    assert not _valid(posted, {k: v for k, v in MESSAGE.items() if k != "room"})
+    assert not _valid(posted, {**MESSAGE, "extra": 1})  # exactly the nine fields
+    assert not _valid(posted, {k: v for k, v in MESSAGE.items() if k != "mentions"})
     history = response_schema(spec, "/rooms/{id}/messages", "get", 200)
     assert _valid(history, [MESSAGE, MESSAGE])
-
-
-def test_session_ban_invitation_health(spec):
-    session = {"token": "t0k3n", "expires_at": TS, "user": USER}
+    session = {"token": "t", "expires_at": TS, "user": USER}
     assert _valid(response_schema(spec, "/sessions", "post", 201), session)
     ban = {"room": None, "user": UUID_A, "reason": "spam", "valid_until": None,
            "created_at": TS}
     assert _valid(response_schema(spec, "/users/{id}/ban", "post", 201), ban)
     assert not _valid(response_schema(spec, "/rooms/{id}/bans", "post", 201), ban)
     assert _valid(response_schema(spec, "/rooms/{id}/bans", "get", 200),
-                  [{**ban, "room": UUID_B, "valid_until": TS}])
+                  [{**ban, "room": UUID_B}])
     invitation = {"id": UUID_A, "room": UUID_B, "user": UUID_A, "invited_by": None,
                   "created_at": TS}
     assert _valid(response_schema(spec, "/users/me/invitations", "get", 200), [invitation])
     health = {"status": "ok", "database": "ok", "bus": "ok", "processor": "ok"}
     assert _valid(response_schema(spec, "/healthcheck", "get", 200), health)
+    assert not _valid(response_schema(spec, "/healthcheck", "get", 200),
+                      {**health, "bus": "unavailable"})
     assert _valid(response_schema(spec, "/healthcheck", "get", 503),
-                  {**health, "status": "error", "bus": "unreachable"})
+                  {**health, "status": "unavailable", "bus": "unavailable"})
 
 
-def test_error_responses_narrow_the_code(spec):
-    def error(code):
-        return {"error": {"code": code, "message": "m"}}
-
+def test_response_schema_narrows_error_codes(spec):
     not_found = response_schema(spec, "/rooms/{id}", "get", 404)
     assert _valid(not_found, error("not_found"))
     assert not _valid(not_found, error("forbidden"))
@@ -415,27 +420,19 @@ def test_error_responses_narrow_the_code(spec):
     assert not _valid(response_schema(spec, "/rooms", "get", 401), error("made_up"))
 
 
-def test_response_schema_none_cases_and_purity(spec):
-    before = copy.deepcopy(spec)
+def test_response_schema_none_cases(spec):
     assert response_schema(spec, "/rooms/{id}", "delete", 204) is None  # no body
-    assert "204" in documented_statuses(spec, "/rooms/{id}", "delete")
     assert response_schema(spec, "/rooms/{id}", "get", 418) is None  # undocumented
     assert response_schema(spec, "/nope", "get", 200) is None
     assert response_schema(spec, "/rooms", "patch", 200) is None
-    assert response_schema(spec, "/metrics", "get", 200) == {
-        "type": "string", "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "components": spec["components"]}
-    assert spec == before
+    assert response_schema(spec, "/metrics", "get", 200)["type"] == "string"
 
 
 def test_find_path_template(spec):
-    assert find_path_template(spec, "/v1/chats/users/me") == "/users/me"
-    assert find_path_template(spec, f"/v1/chats/users/{UUID_A}") == "/users/{id}"
-    assert find_path_template(spec, "/v1/chats/users/me/invitations") == \
-        "/users/me/invitations"
     assert find_path_template(spec, f"/v1/chats/rooms/{UUID_A}/messages?limit=5") == \
         "/rooms/{id}/messages"
-    assert find_path_template(spec, f"/rooms/{UUID_A}/users/{UUID_B}") == \
+    assert find_path_template(spec, "/v1/chats/users/me") == "/users/me"
+    assert find_path_template(spec, f"/v1/chats/users/{UUID_A}") == "/users/{id}"
+    assert find_path_template(spec, f"/v1/chats/rooms/{UUID_A}/users/{UUID_B}") == \
         "/rooms/{room}/users/{user}"
-    assert find_path_template(spec, "/v1/chats/users?name=alice") == "/users"
-    assert find_path_template(spec, "/v1/chats/nothing/here") is None
+    assert find_path_template(spec, "/v1/chats/nope") is None
