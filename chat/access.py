@@ -50,13 +50,19 @@ _STANDING = (
 def standing(room_id, user_id):
     """The live room with the user's membership, invitation and ban, in one query (every
     room request needs them; three lookups made posting measurably slower). 404 when
-    there is no live room."""
+    there is no live room. A membership it finds is remembered for the hot routes
+    (member_room): opening a room's history warms them."""
+    memory = current_app.extensions["realtime"].access
+    epoch = memory.epoch  # before the read: a kick during it must win
     row = db.session.execute(_STANDING, {"room_id": room_id, "user_id": user_id}).first()
     if row is None or not row.Room.active:
         raise not_found("No such room")
     room, member, invitation, ban = row
-    return Standing(room, member is not None, invitation is not None,
-                    ban is not None and ban.is_active(utcnow()))
+    place = Standing(room, member is not None, invitation is not None,
+                     ban is not None and ban.is_active(utcnow()))
+    if place.member and not place.banned:
+        memory.keep_member(room, user_id, epoch)
+    return place
 
 
 def _require_visible(place):
@@ -80,16 +86,13 @@ def member_room(room_id):
     """A room the caller may post in: visible, not banned, a member. A RoomRef (id, kind,
     owner), answered from memory when this membership was checked recently and nothing
     changed it since (chat/access_memory.py)."""
-    memory = current_app.extensions["realtime"].access
-    known = memory.member_room(room_id, g.user.id)
+    known = current_app.extensions["realtime"].access.member_room(room_id, g.user.id)
     if known is not None:
         return known
-    epoch = memory.epoch  # before the read: a kick during it must win
-    place = standing(room_id, g.user.id)
+    place = standing(room_id, g.user.id)  # remembers the membership it finds
     _require_visible(place)
     if not place.member:
         raise forbidden("You are not a member of this room", code="not_member")
-    memory.keep_member(place.room, g.user.id, epoch)
     return RoomRef.of(place.room)
 
 

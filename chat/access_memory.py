@@ -11,7 +11,10 @@ A change made by this worker is observed before its request answers (`Realtime.p
 one made elsewhere when its event arrives, through the bus or, when a publish was lost,
 through the ordered feed's read of the database. When the broker reconnects everything is
 forgotten (events may have been lost meanwhile). Only positive answers are kept (a valid
-session, a membership): a refusal always asks the database again.
+session, a membership): a refusal always asks the database again. They are kept wherever
+the database gives them — a sign-in, any authenticated request, any room check that finds
+a membership — so the page's first requests (room list, history, stream) warm the memory
+before someone types or posts.
 
 Two guards make the memory no staler than those events:
 - An answer read from the database is kept only if no change was observed while it was

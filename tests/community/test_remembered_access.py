@@ -88,3 +88,19 @@ def test_a_deleted_account_is_refused_at_once(warm):
     assert member.delete(f"/users/{member.id}").status_code == 204
     member.session.headers["Authorization"] = f"Bearer {token}"
     _refused_everywhere(member, room["id"], message["id"], 401, "unauthenticated")
+
+
+def test_what_the_page_reads_first_is_remembered_and_forgotten_the_same_way(api):
+    """Sign-in and any request checked against the database (the room list, a room's
+    history) remember the session and the membership; a kick still takes effect at once."""
+    owner, member = api(), api()
+    room = owner.create_room()
+    member.join(room["id"])
+    assert member.get("/rooms").status_code == 200
+    assert member.get(f"/rooms/{room['id']}/messages").status_code == 200
+    assert owner.delete(f"/rooms/{room['id']}/users/{member.id}").status_code == 204
+    assert_error(_post(member, room["id"]), 403, "not_member")
+    token = member.token
+    member.logout()
+    member.session.headers["Authorization"] = f"Bearer {token}"
+    assert_error(member.post(f"/rooms/{room['id']}/typing"), 401, "unauthenticated")
