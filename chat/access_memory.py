@@ -13,8 +13,9 @@ through the ordered feed's read of the database. When the broker reconnects ever
 forgotten (events may have been lost meanwhile). Only positive answers are kept (a valid
 session, a membership): a refusal always asks the database again. They are kept wherever
 the database gives them — a sign-in, any authenticated request, any room check that finds
-a membership — so the page's first requests (room list, history, stream) warm the memory
-before someone types or posts.
+a membership, a stream's list of the user's rooms — so the page's first requests (room
+list, history, the stream it opens or reopens after a deploy) warm the memory before
+someone types or posts.
 
 Two guards make the memory no staler than those events:
 - An answer read from the database is kept only if no change was observed while it was
@@ -122,14 +123,20 @@ class AccessMemory:
             self._tokens_of.setdefault(str(user.id), set()).add(token_hash)
 
     def keep_member(self, room, user_id, epoch):
+        self.keep_members([room], user_id, epoch)
+
+    def keep_members(self, rooms, user_id, epoch):
+        """Rooms (anything with id, kind and owner_id) the user is a member of."""
         if not self.enabled:
             return
+        now = time.monotonic()
         with self._lock:
             if epoch != self.epoch:
                 return
-            if len(self._members) >= MAX_ENTRIES:
+            if len(self._members) + len(rooms) > MAX_ENTRIES:
                 self._members.clear()
-            self._members[(room.id, user_id)] = (RoomRef.of(room), time.monotonic())
+            for room in rooms:
+                self._members[(room.id, user_id)] = (RoomRef.of(room), now)
 
     # -- forgetting ----------------------------------------------------------------------
 

@@ -153,9 +153,12 @@ class MembershipView:
 
     def __init__(self, session, user_id, since):
         self.since = since
-        self.current = {r for r in session.scalars(
-            select(Membership.room_id).join(Room, Room.id == Membership.room_id)
-            .where(Membership.user_id == user_id, Room.active))}
+        # (id, kind, owner_id) of the live rooms the user is in now.
+        self.current_rooms = session.execute(
+            select(Room.id, Room.kind, Room.owner_id)
+            .join(Membership, Membership.room_id == Room.id)
+            .where(Membership.user_id == user_id, Room.active)).all()
+        self.current = {room.id for room in self.current_rooms}
         self.changes = session.execute(
             select(RoomEvent.seq, RoomEvent.room_id, RoomEvent.action)
             .where(RoomEvent.user_id == user_id, RoomEvent.seq > since,

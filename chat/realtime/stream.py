@@ -65,8 +65,11 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
         with realtime.opening_slots:
             committed = realtime.feed.catch_up()
             anchor, reset = _anchor(last_event_id, committed)
+            epoch = realtime.access.epoch  # before the read: a kick during it must win
             view = order.MembershipView(db.session, user_id, anchor)  # anchor <= committed
             db.session.close()
+            # A page that (re)connects is about to type and post in these rooms.
+            realtime.access.keep_members(view.current_rooms, user_id, epoch)
             rooms, position = hub.rooms_loaded(stream, view, committed)
             missed = reset or _replay(realtime, user_id, view, anchor, position,
                                       replay_limit)

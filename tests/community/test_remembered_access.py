@@ -104,3 +104,14 @@ def test_what_the_page_reads_first_is_remembered_and_forgotten_the_same_way(api)
     member.logout()
     member.session.headers["Authorization"] = f"Bearer {token}"
     assert_error(member.post(f"/rooms/{room['id']}/typing"), 401, "unauthenticated")
+
+
+def test_a_stream_remembers_its_rooms_and_a_kick_still_takes_effect_at_once(api):
+    owner, member = api(), api()
+    room = owner.create_room()
+    member.join(room["id"])
+    with member.subscribe() as stream:  # remembers the member's rooms
+        stream.wait_ready(10)
+        assert owner.delete(f"/rooms/{room['id']}/users/{member.id}").status_code == 204
+        assert_error(_post(member, room["id"]), 403, "not_member")
+        assert_error(member.post(f"/rooms/{room['id']}/typing"), 403, "not_member")
