@@ -11,11 +11,12 @@ A change made by this worker is observed before its request answers (`Realtime.p
 one made elsewhere when its event arrives, through the bus or, when a publish was lost,
 through the ordered feed's read of the database. When the broker reconnects everything is
 forgotten (events may have been lost meanwhile). Only positive answers are kept (a valid
-session, a membership): a refusal always asks the database again. They are kept wherever
-the database gives them — a sign-in, any authenticated request, any room check that finds
-a membership, a stream's list of the user's rooms — so the page's first requests (room
-list, history, the stream it opens or reopens after a deploy) warm the memory before
-someone types or posts.
+session, a membership): a refusal always asks the database again. Memberships are kept
+wherever the database gives them — any room check that finds one, a stream's list of the
+user's rooms — so the page's first requests (history, the stream it opens or reopens after
+a deploy) warm them before someone types or posts. Sessions are kept only by the hot
+routes themselves, once used there: a session expired in the database before then (by an
+operator, or a test) is refused at once everywhere.
 
 Two guards make the memory no staler than those events:
 - An answer read from the database is kept only if no change was observed while it was

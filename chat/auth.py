@@ -132,7 +132,7 @@ def authenticate():
     if getattr(view, "caller_from_memory", False):
         session, user = _session_from_memory(hashed)
     else:
-        session, user = _session_from_database(hashed)  # and remembers it
+        session, user = _session_from_database(hashed)
     if via == "cookie" and request.method not in SAFE_METHODS:
         origin = request.headers.get("Origin")
         if origin and not _same_origin(origin):
@@ -141,23 +141,21 @@ def authenticate():
 
 
 def _session_from_database(hashed):
-    """The session and its user, remembered for the hot routes: the page's first
-    requests (the room list, the stream) warm them."""
-    memory = current_app.extensions["realtime"].access
-    epoch = memory.epoch  # before the read: a sign-out during it must win
     row = db.session.execute(_SESSION_BY_TOKEN, {"token_hash": hashed}).first()
     if row is None or utc(row.Session.expires_at) <= utcnow():
         raise APIError(401, "unauthenticated", "The session is invalid or has expired")
-    memory.keep_session(hashed, row.Session, row.User, epoch)
     return row.Session, row.User
 
 
 def _session_from_memory(hashed):
-    known = current_app.extensions["realtime"].access.session(hashed)
-    return known if known is not None else _session_from_database(hashed)
-
-
-def remember_new_session(token, session, user):
-    """A session just signed in is remembered like one read from the database."""
+    """Only the hot routes remember sessions, and only once they have been used there:
+    a session that an operator (or a test) expires in the database before its first
+    post or typing call is refused at once, as every other route refuses it."""
     memory = current_app.extensions["realtime"].access
-    memory.keep_session(token_hash(token), session, user, memory.epoch)
+    known = memory.session(hashed)
+    if known is not None:
+        return known
+    epoch = memory.epoch  # before the read: a sign-out during it must win
+    session, user = _session_from_database(hashed)
+    memory.keep_session(hashed, session, user, epoch)
+    return session, user

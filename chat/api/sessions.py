@@ -4,8 +4,7 @@ from flask import Blueprint, g, jsonify, make_response, request
 from sqlalchemy import delete
 
 from chat import accounts
-from chat.auth import (COOKIE_NAME, active_account_ban, create_session, public,
-                       remember_new_session, verify_password)
+from chat.auth import COOKIE_NAME, active_account_ban, create_session, public, verify_password
 from chat.errors import APIError
 from chat.extensions import db
 from chat.models import Session, isoformat
@@ -50,7 +49,6 @@ def create_session_view():
         raise APIError(403, "banned", "This account is banned")
     token, session = create_session(user)
     db.session.commit()
-    remember_new_session(token, session, user)
     response_body = {"token": token, "expires_at": isoformat(session.expires_at),
                      "user": user.to_dict()}
     response = jsonify(response_body)

@@ -91,8 +91,8 @@ def test_a_deleted_account_is_refused_at_once(warm):
 
 
 def test_what_the_page_reads_first_is_remembered_and_forgotten_the_same_way(api):
-    """Sign-in and any request checked against the database (the room list, a room's
-    history) remember the session and the membership; a kick still takes effect at once."""
+    """A room's history remembers the membership it checked; a kick still takes effect
+    at once, and so does a sign-out."""
     owner, member = api(), api()
     room = owner.create_room()
     member.join(room["id"])
