@@ -22,10 +22,6 @@ keepalive = 2
 # Long enough to store everything still queued at SIGTERM (10,000 messages take well under
 # a second at batch 500) even on a slow database.
 graceful_timeout = 30
-# Connections the kernel queues before the worker accepts them (capped by
-# net.core.somaxconn). gunicorn's 2,048 overflowed when slow clients reconnected
-# thousands of times a second, and a dropped SYN costs a normal client a 1 s retransmit.
-backlog = int(os.environ.get("GUNICORN_BACKLOG", "4096"))
 accesslog = "-" if os.environ.get("CHAT_ACCESS_LOG") else None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
