@@ -6,7 +6,7 @@ from typing import NamedTuple
 from flask import current_app, g
 from sqlalchemy import and_, bindparam, select
 
-from chat.access_memory import RoomRef
+from chat.realtime.access_memory import RoomRef
 from chat.errors import APIError, forbidden, not_found
 from chat.extensions import db
 from chat.models import Ban, Invitation, Membership, Room, User, utcnow
@@ -85,7 +85,7 @@ def visible_room(room_id, user=None):
 def member_room(room_id):
     """A room the caller may post in: visible, not banned, a member. A RoomRef (id, kind,
     owner), answered from memory when this membership was checked recently and nothing
-    changed it since (chat/access_memory.py)."""
+    changed it since (chat/realtime/access_memory.py)."""
     known = current_app.extensions["realtime"].access.member_room(room_id, g.user.id)
     if known is not None:
         return known

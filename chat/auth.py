@@ -86,7 +86,7 @@ def public(view):
 
 def caller_from_memory(view):
     """Marks a hot view that needs only the caller's id, name and admin flag: its session
-    may be answered from memory (chat/access_memory.py), and `g.user` is then a Caller,
+    may be answered from memory (chat/realtime/access_memory.py), and `g.user` is then a Caller,
     `g.session` a SessionRef, not rows it could change."""
     view.caller_from_memory = True
     return view

@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from flask import current_app
 from sqlalchemy import select
 
-from chat.access_memory import AccessMemory
 from chat.extensions import db, insert_for
 from chat.models import Counter
 from chat.realtime import order
+from chat.realtime.access_memory import AccessMemory
 from chat.realtime.bus import LocalBus
 from chat.realtime.feed import OrderedFeed
 from chat.realtime.hub import Hub

@@ -290,7 +290,7 @@ def test_database_outage_loses_nothing_accepted(server_factory, database_url):
 
         health = wait_for(unhealthy, 10, "the healthcheck to notice")
         assert health["database"] != "ok" and health["status"] != "ok"
-        # The session and membership are remembered (chat/access_memory.py), so this post
+        # The session and membership are remembered (chat/realtime/access_memory.py), so this post
         # is queued like the ones before it: 503 when its commit does not come in time,
         # stored once the database is back.
         assert_error(me.post(f"/rooms/{room['id']}/messages", json={"message": "now?"}),

@@ -1,5 +1,5 @@
 """The hot routes (post, typing, reactions, read markers) answer "whose session is this"
-and "is this a member" from memory (chat/access_memory.py). Every change of either answer
+and "is this a member" from memory (chat/realtime/access_memory.py). Every change of either answer
 must take effect at once: each test first warms the memory with successful calls, then
 changes the answer through the API and expects the very next call to be refused."""
 

@@ -1,4 +1,4 @@
-"""Sessions and memberships remembered by one host (chat/access_memory.py) are forgotten
+"""Sessions and memberships remembered by one host (chat/realtime/access_memory.py) are forgotten
 when a change made on another host arrives: by the time this host has applied the event
 (its own stream shows it), the remembered answer is gone."""
 

@@ -1,4 +1,4 @@
-"""AccessMemory (chat/access_memory.py): what it keeps, what forgets it, and the race
+"""AccessMemory (chat/realtime/access_memory.py): what it keeps, what forgets it, and the race
 guard that keeps a sign-out from being overwritten by the read it raced."""
 
 import time
@@ -6,8 +6,8 @@ import uuid
 from datetime import timedelta
 from types import SimpleNamespace
 
-from chat import access_memory
-from chat.access_memory import AccessMemory
+from chat.realtime import access_memory
+from chat.realtime.access_memory import AccessMemory
 from chat.models import utcnow
 
 

@@ -35,9 +35,9 @@ import uuid
 from typing import NamedTuple
 
 from chat.models import utc, utcnow
+from chat.realtime.order import MEMBERSHIP_KINDS
 
 MAX_ENTRIES = 100_000  # each map is emptied when it reaches this: memory stays bounded
-_MEMBERSHIP_KINDS = frozenset({"membership", "room"})
 
 
 class Caller(NamedTuple):
@@ -148,7 +148,7 @@ class AccessMemory:
             self._forget_sessions(event.get("user"), event.get("session"))
         elif kind == "log":
             pairs = [(entry["room"], entry["user"]) for entry in event.get("entries", ())
-                     if entry.get("kind") in _MEMBERSHIP_KINDS]
+                     if entry.get("kind") in MEMBERSHIP_KINDS]
             if pairs:
                 self._forget_members(pairs)
 
