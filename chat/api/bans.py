@@ -25,6 +25,13 @@ def _ban_terms(body):
     return terms.reason, terms.valid_until
 
 
+def _ban_target(user_id):
+    target = existing_user(user_id)
+    if target.id == g.user.id:
+        raise bad_request("You cannot ban yourself")
+    return target
+
+
 @bp.post("/rooms/<uid:room_id>/bans")
 @operation("banFromRoom", "bans", "Ban a user from a room (owner or admin)",
            description="Removes the user from the room; until `valid_until` they cannot "
@@ -39,9 +46,7 @@ def ban_from_room(room_id):
     user_id = parse_body(BanTarget, body).user  # the terms are read after the permission
     room = moderated_room(room_id)
     reason, valid_until = _ban_terms(body)
-    target = existing_user(user_id)
-    if target.id == g.user.id:
-        raise bad_request("You cannot ban yourself")
+    target = _ban_target(user_id)
     db.session.execute(delete(Ban).where(Ban.room_id == room.id, Ban.user_id == target.id))
     db.session.execute(delete(Invitation).where(Invitation.room_id == room.id,
                                                 Invitation.user_id == target.id))
@@ -91,9 +96,7 @@ def ban_account(user_id):
     require_admin()
     body = json_body()
     reason, valid_until = _ban_terms(body)
-    target = existing_user(user_id)
-    if target.id == g.user.id:
-        raise bad_request("You cannot ban yourself")
+    target = _ban_target(user_id)
     return accounts.ban_account(target, reason, valid_until).to_dict(), 201
 
 
