@@ -34,7 +34,7 @@ import time
 import uuid
 from typing import NamedTuple
 
-from chat.models import utc, utcnow
+from chat.models import utc
 from chat.realtime.order import MEMBERSHIP_KINDS
 
 MAX_ENTRIES = 100_000  # each map is emptied when it reaches this: memory stays bounded
@@ -72,7 +72,7 @@ class AccessMemory:
     def __init__(self, ttl_seconds):
         self.ttl = ttl_seconds
         self.epoch = 0  # bumped by every change observed
-        self._sessions = {}  # token hash -> (SessionRef, Caller, kept at)
+        self._sessions = {}  # token hash -> (SessionRef, Caller, kept at, expiry timestamp)
         self._tokens_of = {}  # user id (str) -> token hashes kept for them
         self._members = {}  # (room id, user id) -> (RoomRef, kept at)
         self._lock = threading.Lock()
@@ -88,8 +88,8 @@ class AccessMemory:
         found = self._sessions.get(token_hash)
         if found is None:
             return None
-        session, caller, kept_at = found
-        if time.monotonic() - kept_at > self.ttl or utc(session.expires_at) <= utcnow():
+        session, caller, kept_at, ends_at = found
+        if time.monotonic() - kept_at > self.ttl or time.time() >= ends_at:
             with self._lock:
                 self._sessions.pop(token_hash, None)
                 self._tokens_of.get(str(session.user_id), set()).discard(token_hash)
@@ -112,8 +112,10 @@ class AccessMemory:
     def keep_session(self, token_hash, session, user, epoch):
         if not self.enabled:
             return
+        # The expiry as a timestamp, computed once: checked on every hit.
         kept = (SessionRef(session.id, session.user_id, session.expires_at),
-                Caller(user.id, user.name, user.is_admin), time.monotonic())
+                Caller(user.id, user.name, user.is_admin), time.monotonic(),
+                utc(session.expires_at).timestamp())
         with self._lock:
             if epoch != self.epoch:
                 return  # something changed while the answer was read: it may be stale
