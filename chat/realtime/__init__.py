@@ -48,6 +48,11 @@ class Realtime:
             # other events (sign-outs, invitations, presence) may be lost: streams
             # reconnect and reload.
             self.bus.on_reconnect = self._bus_reconnected
+            # While the broker is unreachable, sign-outs made elsewhere cannot arrive:
+            # nothing is answered from memory until the subscription is up again.
+            self.access.suspend()
+            self.bus.on_disconnect = self.access.suspend
+            self.bus.on_subscribed = self.access.resume
             registry = RedisRegistry(self.bus.redis, self.bus.instance)
         else:
             self.bus = LocalBus()
@@ -93,7 +98,6 @@ class Realtime:
         self.hub.handle(event)
 
     def _bus_reconnected(self):
-        self.access.forget_everything()
         self.shared_reads.clear()
         self.hub.close_all("event bus reconnected")
 

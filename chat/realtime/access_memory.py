@@ -9,8 +9,9 @@ and move delivery scope:
                (chat/realtime/order.py): that user's membership of that room is forgotten.
 A change made by this worker is observed before its request answers (`Realtime.publish`);
 one made elsewhere when its event arrives, through the bus or, when a publish was lost,
-through the ordered feed's read of the database. When the broker reconnects everything is
-forgotten (events may have been lost meanwhile). Only positive answers are kept (a valid
+through the ordered feed's read of the database. While the broker is unreachable nothing
+is remembered (another worker's sign-out could not arrive), and the memory starts empty
+when it is back. Only positive answers are kept (a valid
 session, a membership): a refusal always asks the database again. Memberships are kept
 wherever the database gives them — any room check that finds one, a stream's list of the
 user's rooms — so the page's first requests (history, the stream it opens or reopens after
@@ -72,6 +73,7 @@ class AccessMemory:
     def __init__(self, ttl_seconds):
         self.ttl = ttl_seconds
         self.epoch = 0  # bumped by every change observed
+        self.suspended = False
         self._sessions = {}  # token hash -> (SessionRef, Caller, kept at, expiry timestamp)
         self._tokens_of = {}  # user id (str) -> token hashes kept for them
         self._members = {}  # (room id, user id) -> (RoomRef, kept at)
@@ -79,7 +81,18 @@ class AccessMemory:
 
     @property
     def enabled(self):
-        return self.ttl > 0
+        return self.ttl > 0 and not self.suspended
+
+    def suspend(self):
+        """The broker is unreachable: events of other workers may be lost (a sign-out is
+        not in the log), so nothing is answered from memory until `resume`."""
+        self.suspended = True
+        self.forget_everything()
+
+    def resume(self):
+        """The broker is back: start from an empty memory (events may have been lost)."""
+        self.forget_everything()
+        self.suspended = False
 
     # -- answers -------------------------------------------------------------------------
 

@@ -37,6 +37,10 @@ class RedisBus(Bus):
         self._subscriber = redis.Redis.from_url(url, socket_connect_timeout=2,
                                                 health_check_interval=10)
         self.on_reconnect = lambda: None  # set by the owner: close every local stream
+        # Set by the owner: events may be missed from on_disconnect until on_subscribed
+        # (called on every subscription, the first one included).
+        self.on_disconnect = lambda: None
+        self.on_subscribed = lambda: None
         self._running = False
         self._thread = None
         self.connected = threading.Event()
@@ -81,6 +85,7 @@ class RedisBus(Bus):
                 if not first:
                     log.warning("bus subscription restored; closing streams so they resume")
                     self.on_reconnect()
+                self.on_subscribed()
                 first, delay = False, 0.1
                 self.connected.set()
                 while self._running:
@@ -88,6 +93,8 @@ class RedisBus(Bus):
                     if message is not None and message["type"] == "message":
                         self._receive(json.loads(message["data"]))
             except redis.RedisError:
+                if self.connected.is_set():
+                    self.on_disconnect()
                 self.connected.clear()
                 log.warning("bus subscription lost; retrying in %.1fs", delay, exc_info=True)
                 time.sleep(delay)

@@ -116,3 +116,16 @@ def test_memory_stays_bounded(monkeypatch):
         memory.keep_member(_room(), user.id, memory.epoch)
     assert len(memory._sessions) <= 100 and len(memory._members) <= 100
     assert len(memory._tokens_of[str(user.id)]) <= 100
+
+
+def test_while_suspended_nothing_is_kept_and_resuming_starts_empty():
+    memory, user, session = _remembered()
+    room = _room()
+    memory.suspend()  # the broker went away
+    assert memory.session("token") is None
+    memory.keep_session("token", session, user, memory.epoch)
+    memory.keep_member(room, user.id, memory.epoch)
+    assert memory.session("token") is None and memory.member_room(room.id, user.id) is None
+    memory.resume()
+    memory.keep_session("token", session, user, memory.epoch)
+    assert memory.session("token") is not None
