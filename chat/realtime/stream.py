@@ -2,15 +2,17 @@
 
 Order of work, and why:
 1. register the stream in the hub (membership changes of the user start being recorded);
-2. bring the hub up to the committed place V (the ordered feed reads what has not
-   arrived), then read the user's rooms and their membership changes (order.MembershipView);
-3. set the stream's rooms at the hub's place P >= V: the rooms at V plus the changes
-   recorded since; live entries after P are buffered from here on;
+2. read the committed place V and the user's rooms at V in one statement (one snapshot
+   under READ COMMITTED: order.committed_and_rooms), and for a resume their membership
+   changes after the anchor (order.MembershipView); V is read after step 1, so every
+   change the hub applies beyond V is recorded;
+3. bring the hub up to V (the ordered feed reads what has not arrived), then set the
+   stream's rooms at the hub's place P >= V: the rooms at V plus the changes recorded
+   since; live entries after P are buffered from here on;
 4. send `retry` and `ready`;
 5. replay from the database everything in (anchor, P] the user was entitled to — the
    anchor being `Last-Event-ID`'s place, or V without one — then
-6. hand over to the live buffer, dropping what the replay already covered (by seq).
-"""
+6. hand over to the live buffer, dropping what the replay already covered (by seq)."""
 
 import random
 import socket
@@ -54,25 +56,36 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
         # This worker is stopping: end at once, before `ready`. The client reconnects
         # after `retry` with its Last-Event-ID and resumes on a server that is up.
         return Response(_retry(), mimetype="text/event-stream", headers=SSE_HEADERS)
-    # The feed reads with a connection of its own, under its lock, and so does presence
-    # (in rooms_loaded): holding the request's connection meanwhile would let concurrent
-    # opens take every pooled connection and wait for each other until the pool's
-    # timeout. So the request holds at most one at a time.
-    db.session.close()
     try:
-        # A reconnect storm queues here, holding no connection and with no timeout,
-        # instead of in the pool, where waiting longer than pool_timeout fails.
-        with realtime.opening_slots:
-            committed = realtime.feed.catch_up()
-            anchor, reset = _anchor(last_event_id, committed)
-            epoch = realtime.access.epoch  # before the read: a kick during it must win
-            view = order.MembershipView(db.session, user_id, anchor)  # anchor <= committed
+        # A reconnect storm queues for a slot holding no connection and with no
+        # timeout, instead of in the pool, where waiting longer than pool_timeout fails.
+        # An open that finds a slot free goes on with the connection (and transaction)
+        # its authentication used: no ROLLBACK, checkout and BEGIN in between.
+        if not realtime.opening_slots.acquire(blocking=False):
             db.session.close()
+            realtime.opening_slots.acquire()
+        try:
+            epoch = realtime.access.epoch  # before the read: a kick during it must win
+            committed, rooms_now = order.committed_and_rooms(db.session, user_id)
+            anchor, reset = _anchor(last_event_id, committed)
+            # Without Last-Event-ID the anchor is the place the rooms were read at: no
+            # change after it can be in them, and there is none to read.
+            changes = (order.membership_changes(db.session, user_id, anchor)
+                       if anchor < committed else [])
+            view = order.MembershipView(rooms_now, changes, anchor)
+            # The feed reads with a connection of its own, under its lock, and so does
+            # presence (in rooms_loaded): holding the request's connection meanwhile
+            # would let concurrent opens take every pooled connection and wait for each
+            # other until the pool's timeout. So the request holds at most one at a time.
+            db.session.close()
+            realtime.feed.catch_up(committed)
             # A page that (re)connects is about to type and post in these rooms.
             realtime.access.keep_members(view.current_rooms, user_id, epoch)
             rooms, position = hub.rooms_loaded(stream, view, committed)
             missed = reset or _replay(realtime, user_id, view, anchor, position,
                                       replay_limit)
+        finally:
+            realtime.opening_slots.release()
     except BaseException:
         hub.close(stream)
         raise
