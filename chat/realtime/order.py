@@ -189,6 +189,15 @@ class MembershipView:
         self.current = {room.id for room in current_rooms}
         self.changes = changes
 
+    def follow(self, changes):
+        """Adds what the hub applied after `since` ((seq, room id, joined), in order)
+        beyond the changes read: a replay up to the hub's place must read the rooms
+        joined meanwhile too."""
+        read_up_to = self.changes[-1][0] if self.changes else self.since
+        self.changes = [*self.changes, *(
+            (seq, uuid.UUID(room), "joined" if joined else "left")
+            for seq, room, joined in changes if seq > read_up_to)]
+
     def rooms_at(self, place):
         assert place >= self.since, (place, self.since)
         first_change = {}
