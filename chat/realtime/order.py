@@ -160,17 +160,17 @@ _CHANGES_SINCE = (select(RoomEvent.seq, RoomEvent.room_id, RoomEvent.action)
                   .order_by(RoomEvent.seq))
 
 
-def committed_and_rooms(session, user_id):
+def committed_and_rooms(connection, user_id):
     """(the committed place, the live rooms the user is in at exactly that place: rows
     with id, kind and owner_id), in one statement: one snapshot, so the rooms reflect no
     membership change after that place."""
-    rows = session.execute(_COMMITTED_AND_ROOMS, {"user_id": user_id}).all()
+    rows = connection.execute(_COMMITTED_AND_ROOMS, {"user_id": user_id}).all()
     return rows[0].committed or 0, [row for row in rows if row.id is not None]
 
 
-def membership_changes(session, user_id, since):
+def membership_changes(connection, user_id, since):
     """(seq, room id, action) of the user's membership changes after `since`, in order."""
-    return session.execute(_CHANGES_SINCE, {"user_id": user_id, "since": since}).all()
+    return connection.execute(_CHANGES_SINCE, {"user_id": user_id, "since": since}).all()
 
 
 class MembershipView:

@@ -56,36 +56,33 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
         # This worker is stopping: end at once, before `ready`. The client reconnects
         # after `retry` with its Last-Event-ID and resumes on a server that is up.
         return Response(_retry(), mimetype="text/event-stream", headers=SSE_HEADERS)
+    # The feed reads with a connection of its own, under its lock, and so does presence
+    # (in rooms_loaded): holding the request's connection meanwhile would let concurrent
+    # opens take every pooled connection and wait for each other until the pool's
+    # timeout. So the request holds at most one at a time.
+    db.session.close()
     try:
-        # A reconnect storm queues for a slot holding no connection and with no
-        # timeout, instead of in the pool, where waiting longer than pool_timeout fails.
-        # An open that finds a slot free goes on with the connection (and transaction)
-        # its authentication used: no ROLLBACK, checkout and BEGIN in between.
-        if not realtime.opening_slots.acquire(blocking=False):
-            db.session.close()
-            realtime.opening_slots.acquire()
-        try:
+        # A reconnect storm queues here, holding no connection and with no timeout,
+        # instead of in the pool, where waiting longer than pool_timeout fails.
+        with realtime.opening_slots:
             epoch = realtime.access.epoch  # before the read: a kick during it must win
-            committed, rooms_now = order.committed_and_rooms(db.session, user_id)
-            anchor, reset = _anchor(last_event_id, committed)
-            # Without Last-Event-ID the anchor is the place the rooms were read at: no
-            # change after it can be in them, and there is none to read.
-            changes = (order.membership_changes(db.session, user_id, anchor)
-                       if anchor < committed else [])
+            # Reads only, each its own snapshot: in autocommit each is one round trip,
+            # with no BEGIN before and no ROLLBACK after.
+            with db.engine.connect().execution_options(
+                    isolation_level="AUTOCOMMIT") as connection:
+                committed, rooms_now = order.committed_and_rooms(connection, user_id)
+                anchor, reset = _anchor(connection, last_event_id, committed)
+                # Without Last-Event-ID the anchor is the place the rooms were read at:
+                # no change after it can be in them, and there is none to read.
+                changes = (order.membership_changes(connection, user_id, anchor)
+                           if anchor < committed else [])
             view = order.MembershipView(rooms_now, changes, anchor)
-            # The feed reads with a connection of its own, under its lock, and so does
-            # presence (in rooms_loaded): holding the request's connection meanwhile
-            # would let concurrent opens take every pooled connection and wait for each
-            # other until the pool's timeout. So the request holds at most one at a time.
-            db.session.close()
             realtime.feed.catch_up(committed)
             # A page that (re)connects is about to type and post in these rooms.
             realtime.access.keep_members(view.current_rooms, user_id, epoch)
             rooms, position = hub.rooms_loaded(stream, view, committed)
             missed = reset or _replay(realtime, user_id, view, anchor, position,
                                       replay_limit)
-        finally:
-            realtime.opening_slots.release()
     except BaseException:
         hub.close(stream)
         raise
@@ -220,13 +217,13 @@ def _watch_for_hangup(sock, on_hangup):
     return watcher
 
 
-def _anchor(last_event_id, committed):
+def _anchor(connection, last_event_id, committed):
     """(the place to replay after, None) for a resume; (committed, [reset]) when
     `last_event_id` names no stored message; (committed, None) without one."""
     if last_event_id is None:
         return committed, None
     try:
-        seq = db.session.scalar(select(Message.seq).where(
+        seq = connection.scalar(select(Message.seq).where(
             Message.id == uuid.UUID(last_event_id)))
     except ValueError:
         seq = None
