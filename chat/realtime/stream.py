@@ -95,12 +95,14 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
     # The expiry as a monotonic deadline: the loop below checks it on every wake-up.
     session_ends = time.monotonic() + (expires_at - datetime.now(timezone.utc)).total_seconds()
 
-    def generate():
+    def generate(replayed):
         try:
             yield _retry() + events.named(
                 "ready", {"user": str(user_id), "rooms": sorted(rooms)})
             last_seq = position
-            yield from _joined(missed)
+            yield from _joined(replayed)
+            # A resume's replay, let go of once written: the stream may live for hours.
+            del replayed
             while not stream.closed:
                 left = session_ends - time.monotonic()
                 if left <= 0:
@@ -134,7 +136,7 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
 
     stream.abort = _aborter(connection)
     # No request context is kept for the life of the stream: the generator needs none.
-    response = Response(_tracking_writes(stream, generate()),
+    response = Response(_tracking_writes(stream, generate(missed)),
                         mimetype="text/event-stream", headers=SSE_HEADERS)
     response.direct_passthrough = True
     return response
