@@ -4,7 +4,7 @@ holds the stream for hours keeps a shallow stack.
 A greenlet keeps the Python frame memory (CPython 3.11's data stack) of the deepest call
 it ever made for as long as it lives. Opening a stream goes through gunicorn, Flask, the
 authentication and SQLAlchemy, tens of frames deep; the connection's greenlet then sits
-in the response's loop with those pages still resident, about 4 KiB per idle stream
+in the response's loop with those pages still resident, about 3.5 KiB per idle stream
 (docs/benchmarks.md, section 3d). Here the application call runs in a short-lived
 greenlet, which frees its stack when the response is built; the connection's greenlet
 only waits for it, then iterates the response (chat/realtime/stream.py), and never goes

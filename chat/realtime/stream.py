@@ -2,10 +2,10 @@
 
 Order of work, and why:
 1. register the stream in the hub (membership changes of the user start being recorded);
-2. read the committed place V and the user's rooms at V in one statement (one snapshot
-   under READ COMMITTED: order.committed_and_rooms), and for a resume their membership
-   changes after the anchor (order.MembershipView); V is read after step 1, so every
-   change the hub applies beyond V is recorded;
+2. read the committed place V and the user's rooms at V in one statement, so in one
+   snapshot (order.committed_and_rooms), and for a resume their membership changes
+   after the anchor (order.MembershipView); V is read after step 1, so every change the
+   hub applies beyond V is recorded;
 3. bring the hub up to V (the ordered feed reads what has not arrived), then set the
    stream's rooms at the hub's place P >= V: the rooms at V plus the changes recorded
    since; live entries after P are buffered from here on;
