@@ -8,7 +8,8 @@ in one room (`general`, which every account joins at signup).
     by P concurrent posters as fast as the server accepts them; deliveries/s = events
     received by all subscribers / time from the first POST to the last event received.
     With --profile, `py-spy record --nonblocking` is attached to the worker during the
-    burst, and the top functions are printed (run it separately from the clean numbers).
+    burst (during (a) with --skip-b), and the top functions are printed (run it
+    separately from the clean numbers).
 
 Subscribers live in separate processes (asyncio, raw sockets, a minimal parser that only
 splits events and reads the message id; see benchlib.SSEConn); the CPU each side used is
@@ -152,6 +153,9 @@ def part_a(server, worker, poster, subs, args):
         n = int(args.rate * args.duration)
         sessions = burst_sessions(server.api, poster[1], room, args.post_connections)
         group.go(n, record=True, timeout=args.duration + 60)
+        # Profiled only when (b) is skipped: --profile then records (a).
+        profile = _profile_path(args) if args.skip_b else None
+        spy = start_spy(worker, profile, args) if profile else None
         meter = CPUMeter({"server worker": worker, "subscriber proc": group.pids[0],
                           "poster (main proc)": "self"}, args.dbname).start()
         sent, rtts, post_elapsed, late = paced_post(server.api, sessions, room, args.rate,
@@ -160,6 +164,7 @@ def part_a(server, worker, poster, subs, args):
             s.close()
         res = group.results(timeout=args.duration + 90)
         meter.stop()
+        stop_spy(spy)
     finally:
         group.close()
     lat, missing, unknown = [], 0, 0
@@ -198,7 +203,43 @@ def part_a(server, worker, poster, subs, args):
     print(out["summary"])
     print(out["table"])
     print(out["cpu"], flush=True)
+    _print_profile(profile, args)
     return out
+
+
+def start_spy(worker, path, args):
+    """py-spy recording the worker into `path` (for --profile-seconds at most)."""
+    spy_bin = Path(sys.executable).with_name("py-spy")
+    spy = subprocess.Popen([str(spy_bin), "record", "--pid", str(worker),
+                            "--format", args.profile_format,
+                            "-o", path, "--rate", "100", "--nonblocking",
+                            "--duration", str(args.profile_seconds)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.0)  # let py-spy attach before the load starts
+    if spy.poll() is not None:
+        raise RuntimeError(f"py-spy failed: {spy.stderr.read().decode()[-500:]}")
+    return spy
+
+
+def stop_spy(spy):
+    if spy is not None and spy.poll() is None:
+        spy.send_signal(signal.SIGINT)
+        try:
+            spy.wait(60)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+
+
+def _profile_path(args):
+    ext = {"raw": ".txt", "flamegraph": ".svg", "speedscope": ".json"}
+    return args.profile + ext[args.profile_format] if args.profile else None
+
+
+def _print_profile(path, args):
+    if path and args.profile_format == "raw":
+        benchlib.print_profile_summary(path, top=20)
+    elif path:
+        print(f"profile written to {path}")
 
 
 def run_burst(server, worker, poster, room, group, n_subs, args, profile=None):
@@ -207,29 +248,14 @@ def run_burst(server, worker, poster, room, group, n_subs, args, profile=None):
     pids = {"server worker": worker}
     pids.update({f"subscriber proc {i}": pid for i, pid in enumerate(group.pids)})
     pids["posters (main proc)"] = "self"
-    spy = None
-    if profile:
-        spy_bin = Path(sys.executable).with_name("py-spy")
-        spy = subprocess.Popen([str(spy_bin), "record", "--pid", str(worker),
-                                "--format", args.profile_format,
-                                "-o", profile, "--rate", "100", "--nonblocking",
-                                "--duration", str(args.profile_seconds)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(1.0)  # let py-spy attach before the burst starts
-        if spy.poll() is not None:
-            raise RuntimeError(f"py-spy failed: {spy.stderr.read().decode()[-500:]}")
+    spy = start_spy(worker, profile, args) if profile else None
     meter = CPUMeter(pids, args.dbname).start()
     t_first, t_posted, retries = burst_post(server.api, sessions, room, args.burst)
     res = group.results(timeout=170)
     meter.stop()
     for s in sessions:
         s.close()
-    if spy is not None and spy.poll() is None:
-        spy.send_signal(signal.SIGINT)
-        try:
-            spy.wait(60)
-        except subprocess.TimeoutExpired:
-            spy.kill()
+    stop_spy(spy)
     expected = args.burst * n_subs
     elapsed = (res["last_msg"] or time.monotonic()) - t_first
     return {
@@ -260,8 +286,7 @@ def part_b(server, worker, poster, subs, args):
             f"{opened['settle_seconds']:.1f} s with {opened['named_events']:,} named events "
             f"({opened['bytes'] / 1e6:.1f} MB) received; {connect.describe()}")
         print("    " + results["connect"], flush=True)
-        ext = {"raw": ".txt", "flamegraph": ".svg", "speedscope": ".json"}
-        raw = args.profile + ext[args.profile_format] if args.profile else None
+        raw = _profile_path(args)
         results["burst"] = r = run_burst(server, worker, poster, room, group, len(subs), args,
                                          profile=raw)
         print("    burst: " + _burst_line(r), flush=True)
@@ -277,10 +302,7 @@ def part_b(server, worker, poster, subs, args):
           f"{r['worker_us']:.0f}", r["closed"]]])
     print(results["table"])
     print(r["cpu"])
-    if raw and args.profile_format == "raw":
-        benchlib.print_profile_summary(raw, top=20)
-    elif raw:
-        print(f"profile written to {raw}")
+    _print_profile(raw, args)
     return results
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import collections
 import hashlib
 import json
 import os
@@ -119,6 +120,9 @@ def fill(url, args):
     start = now - timedelta(seconds=args.messages)
     chunk = 100_000
     mentions_of_reader = 0
+    # Each room's messages are numbered 1, 2, ... in seq order (migration 0006); the
+    # rooms are all new.
+    ordinals = collections.defaultdict(int)
     for base in range(0, args.messages, chunk):
         messages, mentions, reactions = [], [], []
         for i in range(base, min(base + chunk, args.messages)):
@@ -132,8 +136,10 @@ def fill(url, args):
                 else:
                     author = reader if rng.random() < 0.02 else rng.choice(authors)
             created = start + timedelta(seconds=i)
+            ordinals[room] += 1
             if rng.random() < 0.01:
-                messages.append((message_id, seq, room, author, "", created, created))
+                messages.append((message_id, seq, room, ordinals[room], author, "", created,
+                                 created))
                 continue  # a deleted message: no text, mentions or reactions
             text = " ".join(rng.choices(WORDS, k=rng.randint(3, 12)))
             position = 0
@@ -151,9 +157,10 @@ def fill(url, args):
                 for user in {rng.choice(authors) for _ in range(rng.randint(1, 3))}:
                     reactions.append((message_id, rng.choice(EMOJI), user, reaction_seq))
                     reaction_seq += 1
-            messages.append((message_id, seq, room, author, text, created, r"\N"))
-        benchlib.copy_rows(cur, "messages(id, seq, room_id, user_id, message, created_at, "
-                                "deleted_at)", messages)
+            messages.append((message_id, seq, room, ordinals[room], author, text, created,
+                             r"\N"))
+        benchlib.copy_rows(cur, "messages(id, seq, room_id, room_ordinal, user_id, message, "
+                                "created_at, deleted_at)", messages)
         benchlib.copy_rows(cur, "mentions(message_id, user_id, room_id, seq, position)",
                            mentions)
         benchlib.copy_rows(cur, "reactions(message_id, emoji, user_id, seq)",

@@ -93,19 +93,22 @@ def fill(url, args):
     t0 = time.monotonic()
     start = now - timedelta(seconds=args.messages)
     chunk = 100_000
+    ordinals = dict.fromkeys(rooms, 0)  # each room's messages numbered 1, 2, ... (0006)
     for base in range(0, args.messages, chunk):
         rows = []
         for i in range(base, min(base + chunk, args.messages)):
             room = rng.choice(rooms)
+            ordinals[room] += 1
             text = rng.choices(words, cum_weights=cum, k=rng.randint(3, 20))
             if room in others and rng.random() < 0.05:
                 text[rng.randrange(len(text))] = LOCAL_WORD
             if rng.random() < 0.3:
                 text[0] = text[0].capitalize()
-            rows.append((uuid.uuid4(), first_seq + i, room, rng.choice(users),
+            rows.append((uuid.uuid4(), first_seq + i, room, ordinals[room], rng.choice(users),
                          " ".join(text) + rng.choice(("", "", ".", "!", "?")),
                          start + timedelta(seconds=i)))
-        benchlib.copy_rows(cur, "messages(id, seq, room_id, user_id, message, created_at)", rows)
+        benchlib.copy_rows(cur, "messages(id, seq, room_id, room_ordinal, user_id, message, "
+                                "created_at)", rows)
         print(f"  {base + len(rows):,} messages ({time.monotonic() - t0:.0f}s)", flush=True)
     cur.execute("UPDATE counters SET value = %s WHERE name = 'message_seq'",
                 (first_seq + args.messages,))

@@ -163,6 +163,10 @@ class Message(db.Model):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, unique=True)
     room_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rooms.id"))
+    # The n-th message stored in its room (1, 2, 3, ..., deleted ones included), numbered
+    # in seq order by the processor: how many messages follow a read marker is then a
+    # subtraction (chat/rooms.py, migration 0006).
+    room_ordinal: Mapped[int] = mapped_column(BigInteger)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -173,14 +177,18 @@ class Message(db.Model):
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     # History pages and resume both walk one room (or a set of rooms) by seq. Search has
-    # its own index per database, made by migration 0004 (see chat/search.py). The live
-    # messages of a room by seq, with their authors, are what `unread_count` counts from
-    # the read marker on without reading the table (chat/rooms.py), and what a history
-    # page returns.
+    # its own index per database, made by migration 0004 (see chat/search.py). A history
+    # page returns a room's live messages by seq. `unread_count` subtracts from the
+    # messages after the read marker the reader's own ones and others' deleted ones, each
+    # a small range of its own index (chat/rooms.py).
     __table_args__ = (Index("ix_messages_room_seq", "room_id", "seq"),
                       Index("ix_messages_live_room_seq", "room_id", "seq", "user_id",
                             postgresql_where=text("deleted_at IS NULL"),
-                            sqlite_where=text("deleted_at IS NULL")))
+                            sqlite_where=text("deleted_at IS NULL")),
+                      Index("ix_messages_user_room_seq", "user_id", "room_id", "seq"),
+                      Index("ix_messages_deleted_room_seq", "room_id", "seq", "user_id",
+                            postgresql_where=text("deleted_at IS NOT NULL"),
+                            sqlite_where=text("deleted_at IS NOT NULL")))
 
     def to_dict(self, mentions=(), reactions=()):
         """The Message of API.md; mentions and reactions are loaded in bulk by the

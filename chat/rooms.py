@@ -11,7 +11,7 @@ from chat.errors import conflict
 from chat.extensions import db
 from chat.models import GENERAL_ROOM, Invitation, Membership, Mention, Message, Room, User
 from chat.realtime import publish
-from chat.realtime.order import commit_changes
+from chat.realtime.order import commit_changes, last_room_ordinal
 
 
 def general_room():
@@ -159,16 +159,30 @@ NO_MARKER = -1
 
 
 def rooms_with_unread(user_id):
-    """The user's rooms, each with its read marker, `unread_count` (others' messages
+    """The user's rooms, each with its read marker, `unread_count` (others' live messages
     after the marker) and `mention_count` (those of them that mention the user); one
-    query for every room. Both counts are index ranges from the marker on: the unread one
-    over ix_messages_live_room_seq (live messages, with their authors: the table is not
-    read), the mention one over ix_mentions_user_room_seq."""
+    query for every room.
+
+    Counting the unread messages one by one cost about 0.2 µs each, 20 ms for a reader
+    100,000 behind. Instead: the messages after the marker are the room's last ordinal
+    less the marker's (Message.room_ordinal), and what of them is not unread — the
+    reader's own, others' deleted ones — are two short index ranges (migration 0006).
+    The mention count is a range of ix_mentions_user_room_seq."""
     marker = func.coalesce(Membership.last_read_seq, NO_MARKER)
-    unread = (select(func.count())
-              .where(Message.room_id == Membership.room_id, Message.deleted_at.is_(None),
-                     Message.seq > marker, Message.user_id != user_id)
-              .correlate(Membership).scalar_subquery())
+    marker_ordinal = (select(Message.room_ordinal)
+                      .where(Message.seq == Membership.last_read_seq).scalar_subquery())
+    after_marker = (func.coalesce(last_room_ordinal(Membership.room_id), 0)
+                    - func.coalesce(marker_ordinal, 0))
+    own_after = (select(func.count())
+                 .where(Message.user_id == user_id, Message.room_id == Membership.room_id,
+                        Message.seq > marker)
+                 .correlate(Membership).scalar_subquery())
+    others_deleted_after = (select(func.count())
+                            .where(Message.room_id == Membership.room_id,
+                                   Message.deleted_at.is_not(None), Message.seq > marker,
+                                   Message.user_id != user_id)
+                            .correlate(Membership).scalar_subquery())
+    unread = after_marker - own_after - others_deleted_after
     mentioned = (select(func.count())
                  .select_from(Mention)
                  .join(Message, Message.id == Mention.message_id)

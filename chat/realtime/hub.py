@@ -16,6 +16,9 @@ from chat.realtime import events, metrics, order
 log = logging.getLogger(__name__)
 
 CLOSE = object()
+# The tag of an item whose bytes are already framed for the socket: the part of a direct
+# write the socket did not take (Stream.push), written before anything else.
+RAW = object()
 
 
 class TooManyStreams(Exception):
@@ -29,8 +32,16 @@ class ShuttingDown(Exception):
 class Stream:
     """One open event stream: its owner and its bounded outgoing buffer.
 
-    Items are (seq, bytes): seq for log entries (the generator drops anything at or
-    below what it already sent, which makes resume duplicate-free), None for other events.
+    Items are (seq, bytes): seq for log entries (anything at or below `last_seq`, what
+    was already sent, is dropped, which makes resume duplicate-free), None for other
+    events.
+
+    Direct writes: while the response waits with nothing buffered (`get`), a push
+    writes straight to the client's socket with `writer` (set by the response), if the
+    socket takes it without blocking: no buffer, no wake-up of the response, no pass
+    through the server's write path. What the socket does not take is buffered as the
+    first item (RAW), and from then on the response writes everything, in order, until
+    it waits again.
     """
 
     def __init__(self, user_id, session_id, capacity):
@@ -44,6 +55,10 @@ class Stream:
         # and stream (docs/benchmarks.md, section 3c).
         self._items = deque()
         self._ready = threading.Event()
+        self.last_seq = 0  # the highest seq sent (the response sets its start)
+        # (framed bytes) -> None when all were written, else the bytes not written.
+        self.writer = None
+        self._waiting = False  # the response is in `get`, with nothing buffered
         # Set by the stream's response: `sending` while a write to the client is under
         # way (it may be blocked on a client that stopped reading), `abort` ends the
         # connection at once.
@@ -54,20 +69,41 @@ class Stream:
         self.pending_changes = []
 
     def push(self, seq, data):
+        self.push_many([(seq, data)])
+
+    def push_many(self, items):
+        """Items (seq, bytes) in order: one write, or one append, for all of them."""
         if self.closed:
             return
-        if len(self._items) >= self.capacity:
+        if self._waiting and not self._items and self.writer is not None:
+            self._write_now(items)
+            return
+        if len(self._items) + len(items) > self.capacity:
             metrics.slow_streams_closed.inc()
             self.close("slow consumer")
             return
-        self._items.append((seq, data))
+        self._items.extend(items)
         self._ready.set()
 
     def offer(self, data):
         """Pushes an event that may be dropped (typing): never into a buffer that is
         already half full, so it neither delays messages nor closes a slow stream."""
         if not self.closed and len(self._items) < self.capacity // 2:
-            self._items.append((None, data))
+            self.push_many([(None, data)])
+
+    def _write_now(self, items):
+        chunks = []
+        for seq, data in items:
+            if seq is None or seq > self.last_seq:
+                if seq is not None:
+                    self.last_seq = seq
+                chunks.append(data)
+        if not chunks:
+            return
+        rest = self.writer(b"".join(chunks))
+        if rest:  # the socket is full (or gone): the response takes over
+            self._waiting = False
+            self._items.append((RAW, rest))
             self._ready.set()
 
     def close(self, reason):
@@ -83,13 +119,18 @@ class Stream:
                 self.abort()
 
     def get(self, timeout):
-        """The next item, CLOSE, or None when `timeout` passes idle."""
+        """The next item, CLOSE, or None when `timeout` passes idle. Everything the
+        response got before must be written by now: pushes meanwhile may write directly."""
         if not self._items:
             self._ready.clear()
             # Pushed between the check and the clear: its set() was just undone, but the
             # item is there.
             if not self._items:
-                self._ready.wait(timeout)
+                self._waiting = True
+                try:
+                    self._ready.wait(timeout)
+                finally:
+                    self._waiting = False
         return self.get_nowait()
 
     def get_nowait(self):
@@ -215,13 +256,17 @@ class Hub:
 
     # -- sending -------------------------------------------------------------------------
 
-    def _send(self, user_ids, seq, data):
-        """Pushes `data` to every stream of these users; returns how many streams."""
+    def _send(self, user_ids, seq, data, outbox=None):
+        """Pushes `data` to every stream of these users, or adds it to their items in
+        `outbox` (stream -> items) to be pushed at once later; returns how many streams."""
         sent = 0
         for user_id in user_ids:
             streams = self._streams.get(user_id, ())
-            for stream in list(streams):
-                stream.push(seq, data)
+            for stream in streams:
+                if outbox is None:
+                    stream.push(seq, data)
+                else:
+                    outbox.setdefault(stream, []).append((seq, data))
             sent += len(streams)
         return sent
 
@@ -248,49 +293,56 @@ class Hub:
         handler(event)
 
     def _on_log(self, event):
-        """Entries in seq order, from the ordered feed only."""
+        """Entries in seq order, from the ordered feed only. Who receives each entry is
+        decided at its place; each stream then gets all of its entries in one push (one
+        write or one append per stream and batch, not per message)."""
         delivered = 0
         messages = []
+        outbox = {}
         with self._lock:
             for entry in event["entries"]:
                 kind = entry["kind"]
                 if kind == "message":
                     messages.append(entry)
-                    delivered += self._deliver_message(entry)
+                    delivered += self._deliver_message(entry, outbox)
                 elif kind == "membership":
-                    self._apply_membership(entry)
+                    self._apply_membership(entry, outbox)
                 elif kind == "room":
-                    self._apply_room_deletion(entry)
+                    self._apply_room_deletion(entry, outbox)
                 elif kind in order.MESSAGE_CHANGES:
                     self._send(self._room_users.get(entry["room"], ()), entry["seq"],
-                               events.entry(entry))
+                               events.entry(entry), outbox)
                 else:
                     log.warning("hub ignores unknown log entry kind %r", kind)
+            for stream, items in outbox.items():
+                stream.push_many(items)
             self.position = max(self.position, event["through"])
         if messages:
             metrics.messages_delivered.inc(delivered)
             metrics.observe_delivery(messages)
 
-    def _deliver_message(self, message):
+    def _deliver_message(self, message, outbox):
         data = events.chat_message(message)  # once per message, not per recipient
-        return self._send(self._room_users.get(message["room"], ()), message["seq"], data)
+        return self._send(self._room_users.get(message["room"], ()), message["seq"], data,
+                          outbox)
 
-    def _apply_membership(self, entry):
+    def _apply_membership(self, entry, outbox):
         seq, room, user, action = entry["seq"], entry["room"], entry["user"], entry["action"]
         data = events.named("membership", {"room": room, "user": user, "action": action})
         if action == "joined":
             self._change_membership(seq, user, room, True)
-            self._send(self._room_users.get(room, ()), seq, data)
+            self._send(self._room_users.get(room, ()), seq, data, outbox)
         else:
             # Everyone still in the room, and the user who is leaving, hear it first.
-            self._send(self._room_users.get(room, set()) | {user}, seq, data)
+            self._send(self._room_users.get(room, set()) | {user}, seq, data, outbox)
             self._change_membership(seq, user, room, False)
 
-    def _apply_room_deletion(self, entry):
+    def _apply_room_deletion(self, entry, outbox):
         """One member's removal by the room's deletion (one entry per member)."""
         seq, room, user = entry["seq"], entry["room"], entry["user"]
         if room in self._user_rooms.get(user, ()):
-            self._send([user], seq, events.named("room", {"room": room, "action": "deleted"}))
+            self._send([user], seq, events.named("room", {"room": room, "action": "deleted"}),
+                       outbox)
         self._change_membership(seq, user, room, False)
 
     def _on_room(self, event):

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 
-from sqlalchemy import exc as sa_exc, select
+from sqlalchemy import bindparam, exc as sa_exc, select, update
 
 from chat.extensions import db, insert_for
 from chat.models import Mention, Message
@@ -63,7 +63,9 @@ class MessageProcessor:
     def __init__(self, app, publish, queue_size, batch_size, store=None):
         self.app = app
         # (message dicts) -> StoredBatch, one transaction; tests inject faults here.
-        self.store = store or (lambda messages: store_batch(db.engine, messages))
+        self.ordinals = order.RoomOrdinals()
+        self.store = store or (lambda messages: store_batch(db.engine, messages,
+                                                            self.ordinals))
         self.publish = publish
         self.queue_size = queue_size
         self.batch_size = batch_size
@@ -252,7 +254,7 @@ class StoredBatch:
         self.by_id = {entry["id"]: entry for entry in (*new, *earlier)}
 
 
-def store_batch(engine, batch):
+def store_batch(engine, batch, ordinals=None):
     """One transaction: take len(batch) places, insert, commit. `batch` holds message
     dicts (id, user, room, message, reply_to, mentions, created_at_dt, ...). An id that is
     already stored (a retry after an ambiguous commit; the same id posted to two workers)
@@ -268,14 +270,20 @@ def store_batch(engine, batch):
         first = order.allocate(conn, len(batch))
         for i, row in enumerate(rows):
             row["seq"] = first + i
+        order.number_in_rooms(conn, rows, first, ordinals)
         statement = insert(Message).on_conflict_do_nothing(index_elements=["id"])
         inserted = set(conn.execute(statement.returning(Message.id), rows).scalars())
+        if len(inserted) < len(rows):
+            _close_ordinal_gaps(conn, rows, inserted)
         mentions = [{"message_id": row["id"], "user_id": uuid.UUID(user),
                      "room_id": row["room_id"], "seq": row["seq"], "position": position}
                     for row, message in zip(rows, batch) if row["id"] in inserted
                     for position, user in enumerate(message.get("mentions", ()))]
         if mentions:
             conn.execute(insert(Mention), mentions)
+    if ordinals is not None:
+        ordinals.committed(first, first + len(batch) - 1,
+                           [row for row in rows if row["id"] in inserted])
     missing = [row["id"] for row in rows if row["id"] not in inserted]
     new = []
     for row, message in zip(rows, batch):
@@ -284,6 +292,26 @@ def store_batch(engine, batch):
             entry.update(kind="message", seq=row["seq"])
             new.append(entry)
     return StoredBatch(first, first + len(batch) - 1, new, _stored(engine, missing))
+
+
+def _close_ordinal_gaps(conn, rows, inserted):
+    """Rows already stored (a retry after an ambiguous commit, the same id posted to two
+    workers) took ordinals they do not use. The room list subtracts ordinals to count
+    messages, so they must have no gaps: the inserted rows are numbered again from where
+    their room's numbering began, still under the counter row's lock. Rare."""
+    newest = {}
+    for row in rows:  # in seq order: a room's first row holds its lowest ordinal
+        newest.setdefault(row["room_id"], row["room_ordinal"] - 1)
+    moved = []
+    for row in rows:
+        if row["id"] in inserted:
+            newest[row["room_id"]] += 1
+            if row["room_ordinal"] != newest[row["room_id"]]:
+                row["room_ordinal"] = newest[row["room_id"]]
+                moved.append({"moved_id": row["id"], "ordinal": row["room_ordinal"]})
+    if moved:
+        conn.execute(update(Message).where(Message.id == bindparam("moved_id"))
+                     .values(room_ordinal=bindparam("ordinal")), moved)
 
 
 def _stored(engine, message_ids):

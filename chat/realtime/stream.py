@@ -29,7 +29,7 @@ from sqlalchemy import select
 from chat.extensions import db
 from chat.models import Message
 from chat.realtime import events, order
-from chat.realtime.hub import ShuttingDown
+from chat.realtime.hub import CLOSE, RAW, ShuttingDown
 
 # Each stream's reconnection delay is drawn at random, so the clients of a restarted
 # server do not all come back in the same instant.
@@ -91,6 +91,7 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
 
     connection = request.environ.get("gunicorn.socket")
     hangup_watch = _watch_for_hangup(connection, lambda: hub.close(stream, "client gone"))
+    direct_writer = _direct_writer(connection, request.environ)
 
     # The expiry as a monotonic deadline: the loop below checks it on every wake-up.
     session_ends = time.monotonic() + (expires_at - datetime.now(timezone.utc)).total_seconds()
@@ -99,10 +100,13 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
         try:
             yield _retry() + events.named(
                 "ready", {"user": str(user_id), "rooms": sorted(rooms)})
-            last_seq = position
+            stream.last_seq = position
             yield from _joined(replayed)
             # A resume's replay, let go of once written: the stream may live for hours.
             del replayed
+            # From here on, while this waits with nothing buffered, a push may write to
+            # the socket itself (hub.Stream); everything yielded before is written.
+            stream.writer = direct_writer
             while not stream.closed:
                 left = session_ends - time.monotonic()
                 if left <= 0:
@@ -112,6 +116,11 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
                     if left > keepalive:
                         yield events.KEEPALIVE
                     continue
+                if item is not CLOSE and item[0] is RAW:
+                    # The rest of a direct write, already framed: before anything else.
+                    if not _write_raw(stream, connection, item[1]):
+                        return  # the client is gone
+                    continue
                 # Everything already buffered goes out in one write: under load one
                 # write per event costs more than the events themselves.
                 chunks, size = [], 0
@@ -119,9 +128,9 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
                     if stream.closed:  # closed (slow, signed out, shutdown): stop now
                         return
                     seq, data = item
-                    if seq is None or seq > last_seq:  # else already sent by the replay
+                    if seq is None or seq > stream.last_seq:  # else sent by the replay
                         if seq is not None:
-                            last_seq = seq
+                            stream.last_seq = seq
                         chunks.append(data)
                         size += len(data)
                     if size >= MAX_WRITE:
@@ -166,6 +175,42 @@ def _tracking_writes(stream, chunks):
     finally:
         stream.sending = False
         chunks.close()
+
+
+def _direct_writer(sock, environ):
+    """A writer for Stream.writer: frames bytes as the server would (a chunk of HTTP/1.1
+    chunked encoding; nothing for HTTP/1.0) and sends them without blocking; returns the
+    framed bytes the socket did not take, or None. None outside gunicorn's gevent worker,
+    and for HEAD, whose body the server must not send."""
+    raw = getattr(sock, "_sock", sock)
+    if (raw is None or not monkey.is_module_patched("socket")
+            or environ["REQUEST_METHOD"] != "GET"):
+        return None
+    chunked = environ.get("SERVER_PROTOCOL") != "HTTP/1.0"
+
+    def write(data):
+        frame = b"%X\r\n%b\r\n" % (len(data), data) if chunked else data
+        try:
+            sent = raw.send(frame, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return frame
+        except OSError:
+            return frame  # gone: the response's own write finds out and ends the stream
+        return frame[sent:] if sent < len(frame) else None
+    return write
+
+
+def _write_raw(stream, sock, data):
+    """Writes bytes already framed (the rest of a direct write); False if the client is
+    gone. Marked as sending: a stream closed meanwhile aborts the connection."""
+    stream.sending = True
+    try:
+        sock.sendall(data)
+        return True
+    except OSError:
+        return False
+    finally:
+        stream.sending = False
 
 
 def _aborter(sock):

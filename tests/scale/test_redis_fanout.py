@@ -71,6 +71,17 @@ def test_concurrent_posts_on_two_hosts_arrive_in_stored_order_everywhere(pair, c
     assert sorted(history) == sorted(accepted)
     assert received[0] == history
     assert received[1] == history
+    # Both hosts numbered the room's messages while the other stored into it too: the
+    # unread counts (newest ordinal less the marker's) are still exact.
+    def unread(reader):
+        listed = reader.get(f"/users/{reader.id}/rooms").json()
+        return {r["id"]: r["unread_count"] for r in listed}[room["id"]]
+
+    for reader in readers:
+        assert unread(reader) == total
+        assert reader.put(f"/rooms/{room['id']}/read",
+                          json={"message": history[total // 3]}).status_code == 204
+        assert unread(reader) == total - total // 3 - 1
 
 
 def test_leave_on_one_host_stops_delivery_on_another_at_once(pair, client_on):

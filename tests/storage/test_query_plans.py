@@ -135,8 +135,8 @@ def _node(plan, index):
 
 
 def test_room_list_counts_walk_index_ranges_from_the_read_marker(app):
-    """unread_count and mention_count are index ranges that start at the read marker (not
-    every message of the room), the unread one without reading the table."""
+    """unread_count costs no range over the unread messages (ordinals, migration 0006);
+    what it subtracts and mention_count are index ranges that start at the read marker."""
     client = app.test_client()
     alice, as_alice = _sign_up(client, "plan_carol")
     bob, as_bob = _sign_up(client, "plan_dave")
@@ -156,9 +156,18 @@ def test_room_list_counts_walk_index_ranges_from_the_read_marker(app):
     [(_, plan)] = [(s, p) for s, p in _plans(app, client, as_bob,
                                               [f"/v1/chats/users/{bob}/rooms"])
                    if "count(" in s]
-    unread = _node(plan, "ix_messages_live_room_seq")
-    assert "Index Only Scan" in unread, plan
-    assert re.search(r"Index Cond: .*seq > COALESCE", unread), plan
+    # No range over the unread messages themselves: the room's newest ordinal and the
+    # marker's are one index entry each ...
+    assert "ix_messages_live_room_seq" not in plan, plan
+    assert "Index Scan Backward" in _node(plan, "ix_messages_room_seq"), plan
+    assert "Index Cond: (seq = memberships.last_read_seq)" in _node(plan, "uq_messages_seq")
+    # ... and what is not unread after the marker (own, others' deleted) are ranges of
+    # their own indexes that start at the marker.
+    own = _node(plan, "ix_messages_user_room_seq")
+    assert "Index Only Scan" in own, plan
+    assert re.search(r"Index Cond: .*room_id = memberships.room_id.*seq > COALESCE", own), plan
+    deleted = _node(plan, "ix_messages_deleted_room_seq")
+    assert re.search(r"Index Cond: .*seq > COALESCE", deleted), plan
     mentions = _node(plan, "ix_mentions_user_room_seq")
     assert re.search(r"Index Cond: .*seq > COALESCE", mentions), plan
 

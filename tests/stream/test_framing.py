@@ -184,3 +184,32 @@ def test_anything_posted_after_ready_arrives(api, stream):
             sse.wait_ready()
             posted = bob.post_message(room["id"], f"right after ready {i}")
             assert stream.next_message(sse, 5).json() == posted
+
+
+def test_an_http_1_0_client_gets_the_events_unchunked(api, live_server):
+    """HTTP/1.0 has no chunked encoding: the server sends the events as they are, and
+    live events written straight to the socket (hub.Stream) are not framed either."""
+    import socket
+
+    alice = api()
+    room = alice.create_room()
+    sock = socket.create_connection(("127.0.0.1", live_server.port), timeout=10)
+    try:
+        sock.sendall((f"GET /v1/chats/users/{alice.id}/subscribe HTTP/1.0\r\n"
+                      f"Authorization: Bearer {alice.token}\r\n\r\n").encode())
+        raw = b""
+        while b"event: ready" not in raw:
+            chunk = sock.recv(65536)
+            assert chunk, raw
+            raw += chunk
+        posted = [alice.post_message(room["id"], f"one of two {i}") for i in range(2)]
+        while not raw.endswith(b"\n\n") or f"id: {posted[-1]['id']}".encode() not in raw:
+            chunk = sock.recv(65536)
+            assert chunk, raw
+            raw += chunk
+    finally:
+        sock.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200") and b"chunked" not in head.lower(), head
+    blocks = [block for block in body.decode().split("\n\n") if block.startswith("id: ")]
+    assert [block.split("\n")[0] for block in blocks] == [f"id: {m['id']}" for m in posted]

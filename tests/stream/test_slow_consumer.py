@@ -151,3 +151,72 @@ def test_slow_consumer_is_closed_then_resumes_without_loss(server_factory, strea
             sock.close()
         for client in (slow, fast, writer):
             client.close()
+
+
+def strict_dechunk(raw: bytes) -> bytes:
+    """The body of a chunked response read so far; fails on any framing error (a chunk
+    cut short is allowed only at the very end)."""
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    body = b""
+    while rest:
+        line, sep, after = rest.partition(b"\r\n")
+        if not sep:
+            return body
+        assert re.fullmatch(rb"[0-9A-F]+", line), ("bad chunk size line", line[:40])
+        size = int(line, 16)
+        if len(after) < size + 2:
+            return body
+        assert after[size:size + 2] == b"\r\n", "chunk not closed by CRLF"
+        body += after[:size]
+        rest = after[size + 2:]
+    return body
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="loopback buffer sizes")
+def test_a_client_that_pauses_gets_everything_intact_once_it_reads_again(server_factory):
+    """Live events are written straight to the socket while it takes them (hub.Stream);
+    once a client pauses long enough for the kernel's buffers to fill, a write is cut
+    short and the stream's response writes the rest, then what queued behind it. After
+    the pause the client reads every message whole, in order, in valid chunked framing."""
+    server = server_factory({"CHAT_RATE_LIMIT": "10000/second",
+                             "CHAT_MAX_MESSAGE_LENGTH": str(BODY_CHARS + 10)})
+    reader, writer = (ChatClient(server.api).register() for _ in range(2))
+    sock = None
+    try:
+        room = writer.create_room()["id"]
+        reader.join(room)
+        sock = open_raw_stream(server, reader)
+        raw = b""
+        while b"event: ready" not in raw:
+            chunk = sock.recv(4096)
+            assert chunk, raw
+            raw += chunk
+        # Far more than the socket buffers hold (up to 4 MiB on the server's side), far
+        # less than the stream's buffer of 1,000 events: paused, not closed.
+        posted = [writer.post_message(room, f"{i} " + "x" * BODY_CHARS) for i in range(120)]
+        posted.append(writer.post_message(room, "small, last"))
+        sock.settimeout(10)
+        chunks, tail = [raw], raw[-200:]
+        while b"small, last" not in tail:  # the last message, at the end
+            chunk = sock.recv(1 << 20)
+            assert chunk, "the stream ended"
+            chunks.append(chunk)
+            tail = (tail + chunk)[-200:]
+        raw = b"".join(chunks)
+        while not raw.endswith(b"\n\n\r\n"):  # the rest of its event and chunk
+            chunk = sock.recv(1 << 20)
+            assert chunk, "the stream ended"
+            raw += chunk
+        assert chat_messages_strict(raw) == posted
+        assert slow_streams_closed(server) == 0
+    finally:
+        if sock is not None:
+            sock.close()
+        for client in (reader, writer):
+            client.close()
+
+
+def chat_messages_strict(raw: bytes) -> list[dict]:
+    items = SSEParser().feed(strict_dechunk(raw))
+    return [i.json() for i in items if isinstance(i, Event) and i.event == "message"]

@@ -1,11 +1,13 @@
 """A stream's outgoing buffer (chat/realtime/hub.py, Stream): events in order, an idle
-wait that ends at its timeout, a close that wakes the waiting writer at once, and the
-bounds that protect everyone else from a slow client."""
+wait that ends at its timeout, a close that wakes the waiting writer at once, the bounds
+that protect everyone else from a slow client, and direct writes to the socket while the
+response waits."""
 
 import threading
 import time
 
-from chat.realtime.hub import CLOSE, Stream
+from chat.realtime import order
+from chat.realtime.hub import CLOSE, RAW, Hub, Stream
 
 
 def test_events_come_out_in_order_and_an_idle_wait_ends_at_its_timeout():
@@ -47,3 +49,104 @@ def test_a_full_buffer_closes_the_stream_and_typing_never_fills_it():
     assert items == [(1, b"m"), (2, b"m"), (3, b"m"), (4, b"m"), CLOSE, None]
     stream.push(6, b"late")  # nothing is buffered after the close
     assert stream.get_nowait() is None
+
+
+# -- direct writes: a push while the response waits with nothing buffered ---------------
+
+
+class Socket:
+    """A writer for Stream.writer that takes at most `room` bytes (None: everything)."""
+
+    def __init__(self, room=None):
+        self.room = room
+        self.written = []
+
+    def __call__(self, data):
+        taken = data if self.room is None else data[:self.room]
+        if self.room is not None:
+            self.room -= len(taken)
+        if taken:
+            self.written.append(taken)
+        return data[len(taken):] or None
+
+
+def _waiting(stream):
+    """A reader blocked in stream.get(5); returns (thread, what it got)."""
+    got = []
+    reader = threading.Thread(target=lambda: got.append(stream.get(5)))
+    reader.start()
+    deadline = time.monotonic() + 5
+    while not stream._waiting:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    return reader, got
+
+
+def test_a_push_to_a_waiting_stream_is_written_at_once_in_one_write():
+    stream = Stream("u", "s", capacity=10)
+    stream.writer = socket = Socket()
+    stream.last_seq = 2  # what the replay sent
+    reader, got = _waiting(stream)
+    stream.push_many([(2, b"replayed "), (3, b"a "), (None, b"presence "), (4, b"b")])
+    assert socket.written == [b"a presence b"]  # one write; seq 2 was already sent
+    assert stream.last_seq == 4 and stream.get_nowait() is None
+    assert reader.is_alive()  # the response was not woken
+    stream.close("signed out")
+    reader.join(5)
+    assert got == [CLOSE]
+
+
+def test_what_the_socket_does_not_take_comes_first_and_the_rest_queues_behind_it():
+    stream = Stream("u", "s", capacity=10)
+    stream.writer = socket = Socket(room=3)
+    reader, got = _waiting(stream)
+    stream.push(1, b"hello")
+    reader.join(5)
+    assert socket.written == [b"hel"]
+    assert got[0][0] is RAW and got[0][1] == b"lo"  # framed bytes, for the response
+    # The response now writes (it is not waiting): later pushes queue, in order.
+    socket.room = None
+    stream.push(2, b"next")
+    assert socket.written == [b"hel"]
+    assert stream.get_nowait() == (2, b"next")
+
+
+def test_no_direct_write_unless_waiting_with_nothing_buffered():
+    stream = Stream("u", "s", capacity=10)
+    stream.writer = socket = Socket()
+    stream.push(1, b"a")  # nobody waiting: buffered
+    assert socket.written == [] and stream.get_nowait() == (1, b"a")
+    stream.close("gone")
+    stream.push(2, b"b")
+    assert socket.written == [] and stream.get_nowait() is CLOSE
+
+
+def test_a_log_event_reaches_each_stream_in_one_push():
+    """Three messages and a membership change in one batch: each recipient stream is
+    written once, with its entries in order (hub.Hub._on_log)."""
+    hub = Hub(max_streams_per_user=5, buffer_size=100)
+    view = type("View", (), {"rooms_at": lambda self, place: {"r"}})()
+    streams = []
+    for user in ("alice", "bob"):
+        stream = hub.open(user, "s")
+        hub.rooms_loaded(stream, view, 0)
+        stream.writer = Socket()
+        streams.append(stream)
+    readers = [_waiting(stream) for stream in streams]
+    def message(seq, user):
+        return {"kind": "message", "seq": seq, "id": f"m{seq}", "room": "r", "user": user,
+                "message": "hi", "created_at": "2026-01-01T00:00:00.000000Z",
+                "reply_to": None, "edited_at": None, "mentions": [], "reactions": []}
+
+    entries = [message(1, "alice"),
+               {"kind": "membership", "seq": 2, "room": "r", "user": "carol",
+                "action": "joined"},
+               message(3, "bob")]
+    hub.handle(order.log_event(entries, 1, 3))
+    for stream in streams:
+        [write] = stream.writer.written
+        assert write.index(b"m1") < write.index(b"membership") < write.index(b"m3")
+        hub.close(stream)
+    for reader, got in readers:
+        reader.join(5)
+        assert got == [CLOSE]
