@@ -13,6 +13,7 @@ from chat.auth import authenticate
 from chat.body_deadline import BodyDeadline
 from chat.extensions import db, migrate
 from chat.realtime import metrics
+from chat.shallow_stack import ShallowStack
 from chat.validation import UUIDConverter
 
 
@@ -31,6 +32,7 @@ def create_app(test_config=None):
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     app.wsgi_app = BodyDeadline(app.wsgi_app, app.config["CHAT_BODY_TIMEOUT_SECONDS"],
                                 app.config["MAX_CONTENT_LENGTH"])
+    app.wsgi_app = ShallowStack(app.wsgi_app)  # outermost: all of an open runs inside
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     db.init_app(app)

@@ -3,6 +3,7 @@
 from flask import Blueprint, current_app, g, request
 
 from chat.access import require_self
+from chat.auth import caller_from_memory
 from chat.api.openapi import RETRY_AFTER, operation
 from chat.errors import APIError
 from chat.models import utc
@@ -66,6 +67,9 @@ bp = Blueprint("stream", __name__)
 
 
 @bp.get("/users/<uid:user_id>/subscribe")
+# A hot route: pages reconnect all at once (a network blip, a slow stream closed), and a
+# remembered session costs such an open no query (docs/benchmarks.md, section 3d).
+@caller_from_memory
 @operation("subscribe", "events", "The caller's event stream (Server-Sent Events)",
            description=_DESCRIPTION, extra_parameters=_LAST_EVENT_ID,
            ok={200: _STREAM},

@@ -50,14 +50,13 @@ class OrderedFeed:
             self._next = event["through"] + 1
             self.deliver({"type": "log", "entries": fresh, "through": event["through"]})
 
-    def catch_up(self):
-        """Delivers everything committed so far; returns that place."""
-        committed = self.committed_seq()
+    def catch_up(self, committed):
+        """Delivers everything up to `committed`, a place the caller read as committed
+        (a stream open reads it with the user's rooms, in one statement)."""
         with self._lock:
             self._ensure_started()
             if self._next <= committed:
                 self._fill(committed)
-        return committed
 
     def poll(self):
         """Called periodically: fills what has been committed but not delivered for a whole

@@ -176,13 +176,15 @@ class Hub:
     def rooms_loaded(self, stream, view, since):
         """Sets the user's rooms: those of `view` (order.MembershipView) at place `since`
         (everything up to it must already be applied here), then the changes applied
-        since. Returns (rooms, the place they are current at)."""
+        since, which the view is given too (`follow`). Returns (rooms, the place they
+        are current at)."""
         with self._lock:
             rooms = {str(r) for r in view.rooms_at(since)}
-            for seq, room, joined in stream.pending_changes:
-                if seq > since:
-                    (rooms.add if joined else rooms.discard)(room)
+            later = [change for change in stream.pending_changes if change[0] > since]
+            for seq, room, joined in later:
+                (rooms.add if joined else rooms.discard)(room)
             stream.pending_changes = None
+            view.follow(later)
             position = self.position
             if stream not in self._streams.get(stream.user_id, ()):
                 return set(), position

@@ -25,7 +25,7 @@ import uuid
 from typing import Any, Callable, NamedTuple
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, literal_column, or_, select, true, update
 
 from chat.extensions import db
 from chat.message_view import serialize
@@ -196,28 +196,61 @@ def small_rooms(session, room_ids, limit):
         Room.id.in_(room_ids), or_(Room.kind == "direct", members <= limit))))
 
 
+_user = bindparam("user_id")
+# Built once: constructing them cost more CPU than running them, on every stream open.
+_ROOMS_NOW = (select(Room.id, Room.kind, Room.owner_id)
+              .join(Membership, Membership.room_id == Room.id)
+              .where(Membership.user_id == _user, Room.active).subquery("rooms_now"))
+# One row even for a user in no room: the place, then one room per row (or NULLs).
+_COMMITTED_AND_ROOMS = (
+    select(select(Counter.value).where(Counter.name == MESSAGE_SEQ)
+           .scalar_subquery().label("committed"),
+           _ROOMS_NOW.c.id, _ROOMS_NOW.c.kind, _ROOMS_NOW.c.owner_id)
+    .select_from(select(literal_column("1").label("one")).subquery("one")
+                 .outerjoin(_ROOMS_NOW, true())))
+_CHANGES_SINCE = (select(RoomEvent.seq, RoomEvent.room_id, RoomEvent.action)
+                  .where(RoomEvent.user_id == _user, RoomEvent.seq > bindparam("since"),
+                         RoomEvent.kind.in_(MEMBERSHIP_KINDS))
+                  .order_by(RoomEvent.seq))
+
+
+def committed_and_rooms(connection, user_id):
+    """(the committed place, the live rooms the user is in at exactly that place: rows
+    with id, kind and owner_id), in one statement: one snapshot, so the rooms reflect no
+    membership change after that place."""
+    rows = connection.execute(_COMMITTED_AND_ROOMS, {"user_id": user_id}).all()
+    return rows[0].committed or 0, [row for row in rows if row.id is not None]
+
+
+def membership_changes(connection, user_id, since):
+    """(seq, room id, action) of the user's membership changes after `since`, in order."""
+    return connection.execute(_CHANGES_SINCE, {"user_id": user_id, "since": since}).all()
+
+
 class MembershipView:
     """A user's rooms at any place from `since` on, reconstructed from the rooms they
-    are in now and their membership changes after `since`.
+    are in now (`current_rooms`: rows with id, kind and owner_id) and their membership
+    changes after `since`.
 
-    Read `since` (a committed seq) before the current rooms, and the changes after the
-    rooms: then every change the current rooms reflect is in the list, and a room's
-    state at place P is the state before its first change after P (or its current state
-    when it has none)."""
+    Read `since` (a committed seq) no later than the current rooms, and the changes no
+    earlier than the rooms: then every change the current rooms reflect is in the list,
+    and a room's state at place P is the state before its first change after P (or its
+    current state when it has none)."""
 
-    def __init__(self, session, user_id, since):
+    def __init__(self, current_rooms, changes, since):
         self.since = since
-        # (id, kind, owner_id) of the live rooms the user is in now.
-        self.current_rooms = session.execute(
-            select(Room.id, Room.kind, Room.owner_id)
-            .join(Membership, Membership.room_id == Room.id)
-            .where(Membership.user_id == user_id, Room.active)).all()
-        self.current = {room.id for room in self.current_rooms}
-        self.changes = session.execute(
-            select(RoomEvent.seq, RoomEvent.room_id, RoomEvent.action)
-            .where(RoomEvent.user_id == user_id, RoomEvent.seq > since,
-                   RoomEvent.kind.in_(MEMBERSHIP_KINDS))
-            .order_by(RoomEvent.seq)).all()
+        self.current_rooms = current_rooms
+        self.current = {room.id for room in current_rooms}
+        self.changes = changes
+
+    def follow(self, changes):
+        """Adds what the hub applied after `since` ((seq, room id, joined), in order)
+        beyond the changes read: a replay up to the hub's place must read the rooms
+        joined meanwhile too."""
+        read_up_to = self.changes[-1][0] if self.changes else self.since
+        self.changes = [*self.changes, *(
+            (seq, uuid.UUID(room), "joined" if joined else "left")
+            for seq, room, joined in changes if seq > read_up_to)]
 
     def rooms_at(self, place):
         assert place >= self.since, (place, self.since)

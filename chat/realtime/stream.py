@@ -2,15 +2,17 @@
 
 Order of work, and why:
 1. register the stream in the hub (membership changes of the user start being recorded);
-2. bring the hub up to the committed place V (the ordered feed reads what has not
-   arrived), then read the user's rooms and their membership changes (order.MembershipView);
-3. set the stream's rooms at the hub's place P >= V: the rooms at V plus the changes
-   recorded since; live entries after P are buffered from here on;
+2. read the committed place V and the user's rooms at V in one statement, so in one
+   snapshot (order.committed_and_rooms), and for a resume their membership changes
+   after the anchor (order.MembershipView); V is read after step 1, so every change the
+   hub applies beyond V is recorded;
+3. bring the hub up to V (the ordered feed reads what has not arrived), then set the
+   stream's rooms at the hub's place P >= V: the rooms at V plus the changes recorded
+   since; live entries after P are buffered from here on;
 4. send `retry` and `ready`;
 5. replay from the database everything in (anchor, P] the user was entitled to — the
    anchor being `Last-Event-ID`'s place, or V without one — then
-6. hand over to the live buffer, dropping what the replay already covered (by seq).
-"""
+6. hand over to the live buffer, dropping what the replay already covered (by seq)."""
 
 import random
 import socket
@@ -63,11 +65,19 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
         # A reconnect storm queues here, holding no connection and with no timeout,
         # instead of in the pool, where waiting longer than pool_timeout fails.
         with realtime.opening_slots:
-            committed = realtime.feed.catch_up()
-            anchor, reset = _anchor(last_event_id, committed)
             epoch = realtime.access.epoch  # before the read: a kick during it must win
-            view = order.MembershipView(db.session, user_id, anchor)  # anchor <= committed
-            db.session.close()
+            # Reads only, each its own snapshot: in autocommit each is one round trip,
+            # with no BEGIN before and no ROLLBACK after.
+            with db.engine.connect().execution_options(
+                    isolation_level="AUTOCOMMIT") as connection:
+                committed, rooms_now = order.committed_and_rooms(connection, user_id)
+                anchor, reset = _anchor(connection, last_event_id, committed)
+                # Without Last-Event-ID the anchor is the place the rooms were read at:
+                # no change after it can be in them, and there is none to read.
+                changes = (order.membership_changes(connection, user_id, anchor)
+                           if anchor < committed else [])
+            view = order.MembershipView(rooms_now, changes, anchor)
+            realtime.feed.catch_up(committed)
             # A page that (re)connects is about to type and post in these rooms.
             realtime.access.keep_members(view.current_rooms, user_id, epoch)
             rooms, position = hub.rooms_loaded(stream, view, committed)
@@ -86,12 +96,14 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
     # The expiry as a monotonic deadline: the loop below checks it on every wake-up.
     session_ends = time.monotonic() + (expires_at - datetime.now(timezone.utc)).total_seconds()
 
-    def generate():
+    def generate(replayed):
         try:
             yield _retry() + events.named(
                 "ready", {"user": str(user_id), "rooms": sorted(rooms)})
             stream.last_seq = position
-            yield from _joined(missed)
+            yield from _joined(replayed)
+            # A resume's replay, let go of once written: the stream may live for hours.
+            del replayed
             # From here on, while this waits with nothing buffered, a push may write to
             # the socket itself (hub.Stream); everything yielded before is written.
             stream.writer = direct_writer
@@ -133,7 +145,7 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
 
     stream.abort = _aborter(connection)
     # No request context is kept for the life of the stream: the generator needs none.
-    response = Response(_tracking_writes(stream, generate()),
+    response = Response(_tracking_writes(stream, generate(missed)),
                         mimetype="text/event-stream", headers=SSE_HEADERS)
     response.direct_passthrough = True
     return response
@@ -252,13 +264,13 @@ def _watch_for_hangup(sock, on_hangup):
     return watcher
 
 
-def _anchor(last_event_id, committed):
+def _anchor(connection, last_event_id, committed):
     """(the place to replay after, None) for a resume; (committed, [reset]) when
     `last_event_id` names no stored message; (committed, None) without one."""
     if last_event_id is None:
         return committed, None
     try:
-        seq = db.session.scalar(select(Message.seq).where(
+        seq = connection.scalar(select(Message.seq).where(
             Message.id == uuid.UUID(last_event_id)))
     except ValueError:
         seq = None

@@ -1,4 +1,4 @@
-"""The hot routes (post, typing, reactions, read markers) answer "whose session is this"
+"""The hot routes (post, typing, reactions, read markers, the stream) answer "whose session is this"
 and "is this a member" from memory (chat/realtime/access_memory.py). Every change of either answer
 must take effect at once: each test first warms the memory with successful calls, then
 changes the answer through the API and expects the very next call to be refused."""
@@ -31,6 +31,9 @@ def _post(client, room_id):
 
 def _refused_everywhere(client, room_id, message_id, status, code):
     assert_error(_post(client, room_id), status, code)
+    if status == 401:  # a stream is the caller's own, whatever their rooms
+        with client.get(f"/users/{client.id}/subscribe", stream=True) as response:
+            assert_error(response, status, code)
     assert_error(client.post(f"/rooms/{room_id}/typing"), status, code)
     assert_error(client.put(f"/rooms/{room_id}/messages/{message_id}/reactions/👍"),
                  status, code)
@@ -74,6 +77,19 @@ def test_leaving_kicks_and_bans_end_a_remembered_membership_at_once(warm, how):
     if how != "ban":
         assert member.join(room["id"]).status_code in (200, 201, 204)
         assert _post(member, room["id"]).status_code == 202
+
+
+def test_a_remembered_session_opens_its_stream_without_asking_the_database(
+        warm, database_url):
+    """Like a post: only what events announce (a sign-out, a ban) refuses it at once; an
+    expiry moved by hand in the database counts after CHAT_ACCESS_MEMORY_SECONDS."""
+    from tests.community.test_authorization_matrix import expire_session
+
+    _, member, room, _ = warm
+    expire_session(database_url, member.token)
+    assert_error(member.get("/rooms"), 401, "unauthenticated")  # not a hot route
+    with member.subscribe() as stream:
+        assert stream.wait_ready(10).json()["rooms"]
 
 
 def test_a_deleted_room_refuses_remembered_members_at_once(warm, admin):

@@ -4,9 +4,11 @@ membership changes decide the recipients of exactly the messages after them."""
 
 from __future__ import annotations
 
+import uuid
+
 from chat.realtime.feed import OrderedFeed
 from chat.realtime.hub import Hub
-from chat.realtime.order import log_event
+from chat.realtime.order import MembershipView, log_event, replay
 
 
 def _msg(seq, room="r"):
@@ -91,6 +93,9 @@ class _View:
     def rooms_at(self, place):
         return set()
 
+    def follow(self, changes):
+        pass
+
 
 def _received(stream):
     items = []
@@ -115,7 +120,7 @@ def test_a_stream_opening_while_changes_apply_gets_its_rooms_at_the_hubs_place()
     # While carol's rooms are read (as of place 1), the hub applies her leave at place 2.
     hub.handle({"type": "log", "entries": [_member(2, "carol", "left")], "through": 2})
 
-    class At1:
+    class At1(_View):
         def rooms_at(self, place):
             assert place == 1
             return {"r"}
@@ -124,6 +129,25 @@ def test_a_stream_opening_while_changes_apply_gets_its_rooms_at_the_hubs_place()
     assert rooms == set() and position == 2
     hub.handle({"type": "log", "entries": [_msg(3)], "through": 3})
     assert 3 not in _received(stream)
+
+
+def test_a_room_joined_while_a_stream_opens_is_replayed_up_to_the_hubs_place():
+    room = str(uuid.uuid4())
+    log = [_member(2, "carol", "joined", room), _msg(3, room)]
+    hub = Hub(max_streams_per_user=10, buffer_size=100)
+    stream = hub.open("carol", "session")
+    view = MembershipView([], [], 1)  # carol's rooms as read at place 1: none
+    # Before her rooms are set, the hub applies her join and a message in that room:
+    # both are at or below the stream's place, so only the replay can bring them.
+    hub.handle({"type": "log", "entries": log, "through": 3})
+    rooms, position = hub.rooms_loaded(stream, view, 1)
+    assert rooms == {room} and position == 3
+
+    def read(session, first, last, rooms):
+        return [e for e in log if first <= e["seq"] <= last and uuid.UUID(e["room"]) in rooms]
+
+    replayed = replay(None, "carol", view, 1, position, read=read)
+    assert [entry["seq"] for entry in replayed] == [2, 3]
 
 
 def test_a_feed_that_could_not_start_starts_on_its_next_use():

@@ -12,6 +12,9 @@ class _View:
     def rooms_at(self, place):
         return {"small", "large"}
 
+    def follow(self, changes):
+        pass
+
 
 def _connect(announced_rooms):
     published = []

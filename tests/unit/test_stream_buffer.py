@@ -125,7 +125,8 @@ def test_a_log_event_reaches_each_stream_in_one_push():
     """Three messages and a membership change in one batch: each recipient stream is
     written once, with its entries in order (hub.Hub._on_log)."""
     hub = Hub(max_streams_per_user=5, buffer_size=100)
-    view = type("View", (), {"rooms_at": lambda self, place: {"r"}})()
+    view = type("View", (), {"rooms_at": lambda self, place: {"r"},
+                             "follow": lambda self, changes: None})()
     streams = []
     for user in ("alice", "bob"):
         stream = hub.open(user, "s")
