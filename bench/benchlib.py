@@ -210,6 +210,18 @@ def worker_pid(master_pid, timeout=10):
         time.sleep(0.1)
 
 
+def worker_pids(master_pid, count, timeout=20):
+    """The gunicorn master's `count` workers, once all of them are up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        kids = children(master_pid)
+        if len(kids) >= count:
+            return kids[:count]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(kids)} of {count} workers under master {master_pid}")
+        time.sleep(0.1)
+
+
 def rss_kib(pid):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -1,5 +1,6 @@
-"""Fan-out: a real gunicorn+gevent server (one worker) on PostgreSQL, many SSE subscribers
-in one room (`general`, which every account joins at signup).
+"""Fan-out: a real gunicorn+gevent server (one worker; (a) also on --workers N sharing
+Redis) on PostgreSQL, many SSE subscribers in one room (`general`, which every account
+joins at signup).
 
 (a) latency: S subscribers (default 100) while one poster sends R msg/s (default 100) for
     D seconds (default 20). Latency = from just before the POST is sent to the moment a
@@ -18,7 +19,8 @@ printed so the reader can judge whether the client was a bottleneck.
     .venv/bin/python bench/fanout.py [--subscribers-a 100] [--rate 100] [--duration 20]
         [--post-connections 32] [--subscribers-b 1000] [--burst 200] [--posters 4]
         [--client-procs 2] [--connect-concurrency 20] [--profile /tmp/fanout-profile]
-        [--profile-seconds 15] [--profile-format raw|flamegraph|speedscope] [--skip-a] [--skip-b] [--server-dir DIR] [--keep-db]
+        [--profile-seconds 15] [--profile-format raw|flamegraph|speedscope] [--skip-a] [--skip-b]
+        [--workers 1] [--server-dir DIR] [--keep-db]
 """
 
 from __future__ import annotations
@@ -138,7 +140,7 @@ def burst_post(api, sessions, room, count):
     return min(first), max(last), retries[0]
 
 
-def part_a(server, worker, poster, subs, args):
+def part_a(server, workers, poster, subs, args):
     print(f"\n(a) latency: {len(subs)} subscribers, {args.rate} msg/s for {args.duration} s",
           flush=True)
     room = benchlib.general_room_id(server.api, poster[1])
@@ -155,8 +157,10 @@ def part_a(server, worker, poster, subs, args):
         group.go(n, record=True, timeout=args.duration + 60)
         # Profiled only when (b) is skipped: --profile then records (a).
         profile = _profile_path(args) if args.skip_b else None
-        spy = start_spy(worker, profile, args) if profile else None
-        meter = CPUMeter({"server worker": worker, "subscriber proc": group.pids[0],
+        spy = start_spy(workers[0], profile, args) if profile else None
+        labels = {(f"server worker {i + 1}" if len(workers) > 1 else "server worker"): pid
+                  for i, pid in enumerate(workers)}
+        meter = CPUMeter({**labels, "subscriber proc": group.pids[0],
                           "poster (main proc)": "self"}, args.dbname).start()
         sent, rtts, post_elapsed, late = paced_post(server.api, sessions, room, args.rate,
                                                     args.duration)
@@ -197,7 +201,7 @@ def part_a(server, worker, poster, subs, args):
                     f"{missing}, unexpected {unknown}, streams closed {res['closed']}"),
         "cpu": meter.describe() + (
             f"; worker CPU per delivery "
-            f"{1e6 * meter.result['cpu']['server worker'] / max(1, len(lat)):.0f} µs "
+            f"{1e6 * sum(meter.result['cpu'][label] for label in labels) / max(1, len(lat)):.0f} µs "
             f"(POST handling included)"),
     }
     print(out["summary"])
@@ -340,8 +344,16 @@ def main():
     parser.add_argument("--skip-b", action="store_true")
     parser.add_argument("--server-dir", help="run the server from this source tree instead "
                         "(gunicorn.conf.py, wsgi.py, chat/), e.g. a patched copy")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="gunicorn workers for (a); more than one share Redis "
+                             "(REDIS_URL, 127.0.0.1:6379), as in production")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
+    env = dict(SERVER_ENV)
+    if args.workers > 1:
+        if not args.skip_b:
+            parser.error("--workers is for (a) only: add --skip-b")
+        env.update(WEB_CONCURRENCY=str(args.workers), REDIS_URL="redis://127.0.0.1:6379/0")
     benchlib.exit_on_sigterm()
 
     limits = benchlib.raise_nofile()
@@ -351,8 +363,9 @@ def main():
                  0 if args.skip_b else args.subscribers_b)
     t_start = time.monotonic()
     with benchlib.scratch_database("chat_bench_fanout", keep=args.keep_db) as url, \
-            benchlib.running_server(url, SERVER_ENV, args.server_dir) as server:
-        worker = benchlib.worker_pid(server.pid)
+            benchlib.running_server(url, env, args.server_dir) as server:
+        workers = benchlib.worker_pids(server.pid, args.workers)
+        worker = workers[0]
         args.dbname = url.rsplit("/", 1)[1]
         t = time.monotonic()
         accounts = benchlib.create_accounts(server.api, n_subs + 1, "fan")
@@ -360,7 +373,7 @@ def main():
               flush=True)
         poster, subs = accounts[0], accounts[1:]
         if not args.skip_a:
-            part_a(server, worker, poster, subs[:args.subscribers_a], args)
+            part_a(server, workers, poster, subs[:args.subscribers_a], args)
             time.sleep(1)
         if not args.skip_b:
             part_b(server, worker, poster, subs[:args.subscribers_b], args)
