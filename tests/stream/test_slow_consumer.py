@@ -33,6 +33,15 @@ def open_raw_stream(server, client) -> socket.socket:
     return sock
 
 
+def read_until(sock: socket.socket, raw: bytes, done) -> bytes:
+    """`raw` and what the socket sends after it, until `done(all of it)` is true."""
+    while not done(raw):
+        chunk = sock.recv(4096)
+        assert chunk, raw
+        raw += chunk
+    return raw
+
+
 def dechunk(raw: bytes) -> bytes:
     """The body of a chunked HTTP/1.1 response read so far (a cut-off chunk included)."""
     head, _, rest = raw.partition(b"\r\n\r\n")
@@ -88,16 +97,9 @@ def test_slow_consumer_is_closed_then_resumes_without_loss(server_factory, strea
         with fast.subscribe() as fast_sse:
             fast_sse.wait_ready()
             sock = open_raw_stream(server, slow)
-            raw = b""
-            while b"event: ready" not in raw:
-                chunk = sock.recv(4096)
-                assert chunk, raw
-                raw += chunk
+            raw = read_until(sock, b"", lambda raw: b"event: ready" in raw)
             first = writer.post_message(room, "small, read in full")
-            while not chat_messages(raw):
-                chunk = sock.recv(4096)
-                assert chunk, raw
-                raw += chunk
+            raw = read_until(sock, raw, chat_messages)
             assert chat_messages(raw) == [first]
             # Stop reading. Post big messages until the server gives up on the stream.
             posted = [first]
@@ -187,11 +189,7 @@ def test_a_client_that_pauses_gets_everything_intact_once_it_reads_again(server_
         room = writer.create_room()["id"]
         reader.join(room)
         sock = open_raw_stream(server, reader)
-        raw = b""
-        while b"event: ready" not in raw:
-            chunk = sock.recv(4096)
-            assert chunk, raw
-            raw += chunk
+        raw = read_until(sock, b"", lambda raw: b"event: ready" in raw)
         # Far more than the socket buffers hold (up to 4 MiB on the server's side), far
         # less than the stream's buffer of 1,000 events: paused, not closed.
         posted = [writer.post_message(room, f"{i} " + "x" * BODY_CHARS) for i in range(120)]
