@@ -163,8 +163,6 @@ def _stored_count(url):
 
 def run_ingest(label, source_dir, posters, seconds):
     """(b) on the source tree ``source_dir``: its own scratch database and migrations."""
-    import requests
-
     from tests.support.server import (
         create_postgres_database,
         drop_postgres_database,
