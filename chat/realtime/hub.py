@@ -9,6 +9,7 @@ buffer; nothing here blocks, so one slow client can never hold up the others.
 
 import logging
 import threading
+import time
 from collections import defaultdict, deque
 
 from chat.realtime import events, metrics, order
@@ -56,6 +57,9 @@ class Stream:
         self._items = deque()
         self._ready = threading.Event()
         self.last_seq = 0  # the highest seq sent (the response sets its start)
+        # When the client was last written to, directly or by the response: keepalives
+        # fill only silence.
+        self.written_at = time.monotonic()
         # (framed bytes) -> None when all were written, else the bytes not written.
         self.writer = None
         self._waiting = False  # the response is in `get`, with nothing buffered
@@ -91,15 +95,21 @@ class Stream:
         if not self.closed and len(self._items) < self.capacity // 2:
             self.push_many([(None, data)])
 
+    def is_new(self, seq):
+        """Whether an item is still to be sent: not a log entry (None), or one after the
+        last sent (an earlier one came with the replay). Records it as sent."""
+        if seq is None:
+            return True
+        if seq <= self.last_seq:
+            return False
+        self.last_seq = seq
+        return True
+
     def _write_now(self, items):
-        chunks = []
-        for seq, data in items:
-            if seq is None or seq > self.last_seq:
-                if seq is not None:
-                    self.last_seq = seq
-                chunks.append(data)
+        chunks = [data for seq, data in items if self.is_new(seq)]
         if not chunks:
             return
+        self.written_at = time.monotonic()
         rest = self.writer(b"".join(chunks))
         if rest:  # the socket is full (or gone): the response takes over
             self._waiting = False

@@ -107,15 +107,21 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
             # From here on, while this waits with nothing buffered, a push may write to
             # the socket itself (hub.Stream); everything yielded before is written.
             stream.writer = direct_writer
+            stream.written_at = time.monotonic()
             while not stream.closed:
-                left = session_ends - time.monotonic()
+                now = time.monotonic()
+                left = session_ends - now
                 if left <= 0:
                     return  # the session expired: the client must sign in again
-                item = stream.get(min(keepalive, left))
-                if item is None:
-                    if left > keepalive:
-                        yield events.KEEPALIVE
+                quiet = now - stream.written_at  # direct writes count too
+                if quiet >= keepalive:
+                    stream.written_at = now
+                    yield events.KEEPALIVE
                     continue
+                item = stream.get(min(keepalive - quiet, left))
+                if item is None:
+                    continue
+                stream.written_at = time.monotonic()
                 if item is not CLOSE and item[0] is RAW:
                     # The rest of a direct write, already framed: before anything else.
                     if not _write_raw(stream, connection, item[1]):
@@ -128,9 +134,7 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
                     if stream.closed:  # closed (slow, signed out, shutdown): stop now
                         return
                     seq, data = item
-                    if seq is None or seq > stream.last_seq:  # else sent by the replay
-                        if seq is not None:
-                            stream.last_seq = seq
+                    if stream.is_new(seq):
                         chunks.append(data)
                         size += len(data)
                     if size >= MAX_WRITE:
@@ -178,24 +182,24 @@ def _tracking_writes(stream, chunks):
 
 
 def _direct_writer(sock, environ):
-    """A writer for Stream.writer: frames bytes as the server would (a chunk of HTTP/1.1
-    chunked encoding; nothing for HTTP/1.0) and sends them without blocking; returns the
-    framed bytes the socket did not take, or None. None outside gunicorn's gevent worker,
-    and for HEAD, whose body the server must not send."""
+    """A writer for Stream.writer (`nonblocking_writer` on the client's socket), or None
+    outside gunicorn's gevent worker, and for HEAD, whose body the server must not send."""
     raw = getattr(sock, "_sock", sock)
     if (raw is None or not monkey.is_module_patched("socket")
             or environ["REQUEST_METHOD"] != "GET"):
         return None
-    chunked = environ.get("SERVER_PROTOCOL") != "HTTP/1.0"
+    return nonblocking_writer(raw, chunked=environ.get("SERVER_PROTOCOL") != "HTTP/1.0")
 
+
+def nonblocking_writer(raw, chunked):
+    """(bytes) -> None once written, else the framed bytes the socket did not take. Frames
+    as the server would: a chunk of HTTP/1.1 chunked encoding, nothing for HTTP/1.0."""
     def write(data):
         frame = b"%X\r\n%b\r\n" % (len(data), data) if chunked else data
         try:
             sent = raw.send(frame, socket.MSG_DONTWAIT)
-        except BlockingIOError:
+        except OSError:  # full (BlockingIOError), or gone: the response's write finds out
             return frame
-        except OSError:
-            return frame  # gone: the response's own write finds out and ends the stream
         return frame[sent:] if sent < len(frame) else None
     return write
 

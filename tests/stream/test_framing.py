@@ -145,6 +145,26 @@ def test_keepalive_comments_while_idle(api):
     assert 0.6 < stamps[1] - stamps[0] < 1.6, stamps
 
 
+def test_no_keepalive_while_events_flow(api):
+    """Keepalives fill silence only: with a message every 0.4 s (CHAT_KEEPALIVE_SECONDS is
+    1 s here) the stream carries the messages and no keepalive between them, however the
+    server writes them (live events may go straight to the socket, hub.Stream)."""
+    alice = api()
+    alice.leave(alice.general_room()["id"])  # no presence of other users
+    room = alice.create_room()
+    with alice.subscribe() as sse:
+        sse.wait_ready()
+        posted = []
+        for i in range(8):  # 3.2 s: more than three keepalive intervals
+            posted.append(alice.post_message(room["id"], f"tick {i}")["id"])
+            time.sleep(0.4)  # the pace is the scenario: nothing to await
+        items = []
+        while not (items and isinstance(items[-1], Event) and items[-1].id == posted[-1]):
+            items.append(sse.next(3))
+    assert [i.id for i in items if isinstance(i, Event) and i.event == "message"] == posted
+    assert not [i for i in items if isinstance(i, Comment)], items
+
+
 def test_only_the_user_may_subscribe(api, anon, live_server):
     """Another user's id: 403; anonymous: 401; a non-UUID id: 400 (even anonymously)."""
     alice, bob = api(), api()
