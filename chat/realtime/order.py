@@ -84,7 +84,7 @@ class RoomOrdinals:
 
     def newest_before(self, first, room_ids):
         """The newest ordinals of `room_ids` before place `first`, or None if unknown."""
-        if self.through is None or self.through != first - 1:
+        if self.through != first - 1:
             return None
         if not all(room in self.newest for room in room_ids):
             return None

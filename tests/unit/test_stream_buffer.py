@@ -151,3 +151,49 @@ def test_a_log_event_reaches_each_stream_in_one_push():
     for reader, got in readers:
         reader.join(5)
         assert got == [CLOSE]
+
+
+def test_the_nonblocking_writer_frames_and_hands_back_what_the_socket_refuses():
+    """On a real socket pair: a chunk as gunicorn frames it; once the peer stops reading,
+    the part the kernel did not take (framed) comes back; a peer that is gone gives the
+    whole frame back instead of raising."""
+    import socket
+
+    from chat.realtime.stream import nonblocking_writer
+
+    ours, peer = socket.socketpair()
+    try:
+        ours.setblocking(False)
+        write = nonblocking_writer(ours, chunked=True)
+        assert write(b"data: hi\n\n") is None
+        assert peer.recv(100) == b"A\r\ndata: hi\n\n\r\n"
+        assert nonblocking_writer(ours, chunked=False)(b"raw") is None
+        assert peer.recv(100) == b"raw"
+        big = b"x" * (8 << 20)  # more than both kernel buffers hold
+        rest = write(big)
+        frame = b"800000\r\n" + big + b"\r\n"
+        assert rest and frame.endswith(rest) and len(rest) < len(frame)
+        assert write(b"more") == b"4\r\nmore\r\n"  # full: nothing taken
+        peer.close()
+        assert write(b"late") == b"4\r\nlate\r\n"  # gone
+    finally:
+        ours.close()
+        peer.close()
+
+
+def test_writing_the_rest_to_a_client_that_is_gone_ends_quietly():
+    """The response's write of a direct write's rest: False (end the stream) when the
+    client has gone, and the stream is no longer marked as sending."""
+    import socket
+
+    from chat.realtime.stream import _write_raw
+
+    stream = Stream("u", "s", capacity=10)
+    ours, peer = socket.socketpair()
+    try:
+        assert _write_raw(stream, ours, b"rest") and peer.recv(10) == b"rest"
+        peer.close()
+        assert not _write_raw(stream, ours, b"x" * (1 << 20))
+        assert not stream.sending
+    finally:
+        ours.close()
