@@ -52,7 +52,7 @@ def accept_post(processor, room, user, text, message_id, reply_to, accept_timeou
         ticket = processor.submit(message)  # one waiting under the same id is joined
     except Overloaded:
         raise _busy() from None
-    db.session.close()  # hold no pooled connection while waiting for the commit
+    db.session.remove()  # hold no pooled connection while waiting (creates no session)
     if not ticket.wait(accept_timeout):
         raise _busy()  # it may still be stored: posting again with the same id is safe
     if ticket.outcome != "stored":

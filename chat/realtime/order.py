@@ -52,12 +52,16 @@ class Change(NamedTuple):
     placed: Callable[[int], None] | None = None
 
 
+# Built once: every batch and every change runs it, and building it cost more CPU than
+# SQLAlchemy's compiled-statement cache saves.
+_TAKE_PLACES = (update(Counter).where(Counter.name == MESSAGE_SEQ)
+                .values(value=Counter.value + bindparam("count")).returning(Counter.value))
+
+
 def allocate(connection, count):
     """Takes `count` consecutive places; returns the first. Locks the counter row until
     the caller's transaction ends: call it last, just before committing."""
-    last = connection.execute(
-        update(Counter).where(Counter.name == MESSAGE_SEQ)
-        .values(value=Counter.value + count).returning(Counter.value)).scalar_one()
+    last = connection.execute(_TAKE_PLACES, {"count": count}).scalar_one()
     return last - count + 1
 
 
