@@ -1,4 +1,4 @@
-"""Rate limits, moving windows kept in memory, or in Redis when REDIS_URL is set so every
+"""Rate limits, moving windows kept in this process's memory, or in Redis when REDIS_URL is set so every
 worker and host counts against one budget:
 
 - posts per user (CHAT_RATE_LIMIT);
@@ -11,8 +11,10 @@ When the storage (Redis) is unreachable nothing is limited: refusing every post 
 during a broker outage would be worse than a few unthrottled ones. A warning is logged.
 """
 
+import collections
 import logging
 import math
+import threading
 import time
 
 from flask import current_app, request
@@ -89,50 +91,84 @@ TYPING_RATE = f"1/{TYPING_SECONDS}second"
 TYPING_ROOM_RATE = "10/second"
 
 
-class _OncePer:
-    """The `_Window` interface for "one per `seconds`" in this process: the time of the
-    last counted hit per key, and a sweep of expired keys once the dict has doubled."""
+class _LocalWindow:
+    """The `_Window` interface in this process, for a deployment without Redis: per key,
+    the times of its last `amount` counted hits. One more is allowed while there are fewer,
+    or once the oldest of them is `seconds` old: the same moving window as limits', at
+    O(1) a hit. limits' own memory storage keeps a timer thread that sweeps every key
+    every 10 ms and is started again by the next hit once it has run, which cost 10 % of
+    a post's request handling (docs/benchmarks.md, section 9) and 7 % of a worker under a
+    typing storm (section 7). Here keys whose newest hit is `seconds` old are dropped
+    instead, once the dict has doubled."""
 
-    def __init__(self, seconds, clock=time.monotonic):
+    def __init__(self, amount, seconds, clock=time.monotonic):
+        self.amount = amount
         self.seconds = seconds
         self.clock = clock
-        self._last = {}
+        self._hits = {}  # key -> deque of the times of its last `amount` hits
         self._sweep_at = 1024
+        self._lock = threading.Lock()  # gevent or not, a hit is one step
+
+    @classmethod
+    def of(cls, rate):
+        item = parse(rate)
+        return cls(item.amount, item.get_expiry())
+
+    def _full(self, hits, now):
+        return len(hits) == self.amount and now - hits[0] < self.seconds
 
     def allowed(self, key):
-        last = self._last.get(key)
-        return last is None or self.clock() - last >= self.seconds
+        hits = self._hits.get(key)
+        return hits is None or not self._full(hits, self.clock())
 
     def hit(self, key):
-        if not self.allowed(key):
-            return False
-        self._last[key] = self.clock()
-        if len(self._last) >= self._sweep_at:
-            cutoff = self.clock() - self.seconds
-            self._last = {k: t for k, t in self._last.items() if t > cutoff}
-            self._sweep_at = max(1024, 2 * len(self._last))
-        return True
+        with self._lock:
+            now = self.clock()
+            hits = self._hits.get(key)
+            if hits is None:
+                if len(self._hits) >= self._sweep_at:
+                    self._sweep(now)
+                hits = self._hits[key] = collections.deque(maxlen=self.amount)
+            elif self._full(hits, now):
+                return False
+            hits.append(now)
+            return True
+
+    def seconds_left(self, key):
+        """Until one more is allowed (0 when it already is)."""
+        hits = self._hits.get(key)
+        if hits is None or not self._full(hits, self.clock()):
+            return 0.0
+        return hits[0] + self.seconds - self.clock()
+
+    def _sweep(self, now):
+        cutoff = now - self.seconds
+        self._hits = {k: hits for k, hits in self._hits.items() if hits and hits[-1] > cutoff}
+        self._sweep_at = max(1024, 2 * len(self._hits))
 
 
 class Limits:
     def __init__(self, config, scope=None):
-        storage = storage_from_string(config["REDIS_URL"] or "memory://")
-        limiter = MovingWindowRateLimiter(storage)
-        self.posts = _Window(limiter, config["CHAT_RATE_LIMIT"], "posts")  # user ids: unique
+        if config["REDIS_URL"]:  # one budget for every worker and host
+            limiter = MovingWindowRateLimiter(storage_from_string(config["REDIS_URL"]))
+
+            def window(rate, namespace, scope=None):
+                return _Window(limiter, rate, namespace, scope)
+        else:
+            def window(rate, namespace, scope=None):
+                return _LocalWindow.of(rate)
+
+        self.posts = window(config["CHAT_RATE_LIMIT"], "posts")  # user ids: unique
         login = config["CHAT_LOGIN_RATE_LIMIT"]
-        self.login_names = _Window(limiter, login, "login-name", scope)
-        self.login_addresses = _Window(limiter, login, "login-addr", scope)
-        self.signups = _Window(limiter, config["CHAT_SIGNUP_RATE_LIMIT"], "signup", scope)
-        # API.md: typing is announced at most once per 3 s per user and room. Across the
-        # fleet that is a moving window in Redis; in one process a dict does it for a
-        # fraction of the cost (limits' memory storage sweeps every key every 10 ms, which
-        # took 7 % of a worker under a typing storm: docs/benchmarks.md, section 7).
-        self.typing = (_Window(limiter, TYPING_RATE, "typing") if config["REDIS_URL"]
-                       else _OncePer(TYPING_SECONDS))
+        self.login_names = window(login, "login-name", scope)
+        self.login_addresses = window(login, "login-addr", scope)
+        self.signups = window(config["CHAT_SIGNUP_RATE_LIMIT"], "signup", scope)
+        # API.md: typing is announced at most once per 3 s per user and room.
+        self.typing = window(TYPING_RATE, "typing")
         # And at most TYPING_ROOM_RATE announcements per room: each one is written to
         # every member's streams, so a crowd typing at once would otherwise cost
         # typists × members deliveries (a page names only a few typists anyway).
-        self.typing_rooms = _Window(limiter, TYPING_ROOM_RATE, "typing-room")
+        self.typing_rooms = window(TYPING_ROOM_RATE, "typing-room")
 
     def typing_room_full(self, room_id):
         """Whether the room has had its TYPING_ROOM_RATE of announcements just now."""
