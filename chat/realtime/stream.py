@@ -26,7 +26,7 @@ from flask import Response, request
 from gevent import monkey
 from sqlalchemy import select
 
-from chat.extensions import db
+from chat.extensions import autocommit_connection, db
 from chat.models import Message
 from chat.realtime import events, order
 from chat.realtime.hub import CLOSE, RAW, ShuttingDown
@@ -60,7 +60,7 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
     # (in rooms_loaded): holding the request's connection meanwhile would let concurrent
     # opens take every pooled connection and wait for each other until the pool's
     # timeout. So the request holds at most one at a time.
-    db.session.close()
+    db.session.remove()
     try:
         # A reconnect storm queues here, holding no connection and with no timeout,
         # instead of in the pool, where waiting longer than pool_timeout fails.
@@ -68,8 +68,7 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
             epoch = realtime.access.epoch  # before the read: a kick during it must win
             # Reads only, each its own snapshot: in autocommit each is one round trip,
             # with no BEGIN before and no ROLLBACK after.
-            with db.engine.connect().execution_options(
-                    isolation_level="AUTOCOMMIT") as connection:
+            with autocommit_connection(db.engine) as connection:
                 committed, rooms_now = order.committed_and_rooms(connection, user_id)
                 anchor, reset = _anchor(connection, last_event_id, committed)
                 # Without Last-Event-ID the anchor is the place the rooms were read at:
@@ -87,7 +86,7 @@ def open_stream(realtime, user_id, session_id, last_event_id, expires_at, keepal
         hub.close(stream)
         raise
     finally:
-        db.session.close()  # never hold a pooled connection for the life of a stream
+        db.session.remove()  # never hold a pooled connection for the life of a stream
 
     connection = request.environ.get("gunicorn.socket")
     hangup_watch = _watch_for_hangup(connection, lambda: hub.close(stream, "client gone"))
