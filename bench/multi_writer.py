@@ -52,7 +52,7 @@ def _writer(url, users, room, batch, start_at, seconds, index, out, release):
     from sqlalchemy import create_engine, event
 
     from chat.models import isoformat, utcnow
-    from chat.realtime.processor import store_batch
+    from chat.realtime.batch_store import store_batch
 
     engine = create_engine(url, pool_size=1, max_overflow=0)
     lock_waits = []

@@ -12,7 +12,7 @@ from chat.auth import hash_password
 from chat.extensions import db
 from chat.models import (BOT_USER, GENERAL_ROOM, GHOST_USER, MESSAGE_SEQ, Counter, Membership,
                          Message, Room, User, isoformat, utcnow)
-from chat.realtime.processor import store_batch
+from chat.realtime.batch_store import store_batch
 from chat.rooms import general_room
 
 WELCOME = "Welcome to Chatterly! Say hello in #general."

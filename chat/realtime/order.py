@@ -73,48 +73,14 @@ def last_room_ordinal(room_id):
             .order_by(Message.seq.desc()).limit(1).scalar_subquery())
 
 
-class RoomOrdinals:
-    """The newest ordinal of each room one writer numbered, valid for as long as nobody
-    else has taken a place in the log since its last batch: every message stored takes
-    places (`allocate`), so when a batch's first place follows the last one this writer
-    committed, no message was stored in between and these ordinals are still the newest.
-    Saves `number_in_rooms` its query while one writer posts (one worker, one host)."""
-
-    MAX_ROOMS = 10_000
-
-    def __init__(self):
-        self.through = None  # the last place of the last committed batch
-        self.newest = {}  # room id -> ordinal
-
-    def newest_before(self, first, room_ids):
-        """The newest ordinals of `room_ids` before place `first`, or None if unknown."""
-        if self.through != first - 1:
-            return None
-        if not all(room in self.newest for room in room_ids):
-            return None
-        return {room: self.newest[room] for room in room_ids}
-
-    def committed(self, first, last, rows):
-        """After the commit of places first..last, whose stored rows are `rows`."""
-        if self.through != first - 1 or len(self.newest) > self.MAX_ROOMS:
-            # Others took places before this batch: what is known of rooms it did not
-            # store in may be out of date.
-            self.newest = {}
-        for row in rows:
-            self.newest[row["room_id"]] = row["room_ordinal"]
-        self.through = last
-
-
-def number_in_rooms(connection, rows, first, known=None):
-    """Gives each message row (dicts with room_id, in seq order from place `first`) its
-    `room_ordinal`, after the newest stored one of its room. Call it after `allocate`:
-    the counter row's lock keeps any other writer from numbering the same room
-    meanwhile. `known` (RoomOrdinals) answers instead of the database when it can."""
+def number_in_rooms(connection, rows):
+    """Gives each message row (dicts with room_id, in seq order) its `room_ordinal`,
+    after the newest stored one of its room. Call it after `allocate`: the counter row's
+    lock keeps any other writer from numbering the same room meanwhile. (PostgreSQL
+    numbers in SQL instead: chat/realtime/batch_store.py.)"""
     room_ids = {row["room_id"] for row in rows}
-    newest = known.newest_before(first, room_ids) if known is not None else None
-    if newest is None:
-        newest = dict(connection.execute(
-            select(Room.id, last_room_ordinal(Room.id)).where(Room.id.in_(room_ids))).all())
+    newest = dict(connection.execute(
+        select(Room.id, last_room_ordinal(Room.id)).where(Room.id.in_(room_ids))).all())
     for row in rows:
         newest[row["room_id"]] = row["room_ordinal"] = (newest.get(row["room_id"]) or 0) + 1
 

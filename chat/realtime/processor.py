@@ -17,19 +17,16 @@ for any other reason is split until the refused row is found; that row alone is 
 it is logged and the loop starts again. `health()` tells /healthcheck the truth.
 """
 
-import functools
 import logging
 import queue
 import threading
 import time
-import uuid
 
-from sqlalchemy import bindparam, exc as sa_exc, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import exc as sa_exc
 
 from chat.extensions import db
-from chat.models import Mention, Message
 from chat.realtime import metrics, order
+from chat.realtime.batch_store import store_batch
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +62,7 @@ class MessageProcessor:
     def __init__(self, app, publish, queue_size, batch_size, store=None):
         self.app = app
         # (message dicts) -> StoredBatch, one transaction; tests inject faults here.
-        self.ordinals = order.RoomOrdinals()
-        self.store = store or (lambda messages: store_batch(db.engine, messages,
-                                                            self.ordinals))
+        self.store = store or (lambda messages: store_batch(db.engine, messages))
         self.publish = publish
         self.queue_size = queue_size
         self.batch_size = batch_size
@@ -245,91 +240,3 @@ class MessageProcessor:
         except Exception:
             # Stored is what matters: the ordered feed reads what a lost publish missed.
             log.exception("publishing %d stored messages failed", len(stored.new))
-
-
-class StoredBatch:
-    """The result of one transaction: places first..last; `new` entries stored by it,
-    `earlier` ones whose id was already stored; `by_id` all of them by message id."""
-
-    def __init__(self, first, last, new, earlier):
-        self.first, self.last, self.new, self.earlier = first, last, new, earlier
-        self.by_id = {entry["id"]: entry for entry in (*new, *earlier)}
-
-
-@functools.cache
-def _batch_inserts(dialect_name):
-    """The two INSERTs of a batch for one dialect, built once (building them per batch
-    cost more CPU than their execution)."""
-    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
-    messages = (insert(Message).on_conflict_do_nothing(index_elements=["id"])
-                .returning(Message.id))
-    return messages, insert(Mention)
-
-
-def store_batch(engine, batch, ordinals=None):
-    """One transaction: take len(batch) places, insert, commit. `batch` holds message
-    dicts (id, user, room, message, reply_to, mentions, created_at_dt, ...). An id that is
-    already stored (a retry after an ambiguous commit; the same id posted to two workers)
-    is not stored again: the stored row is returned among `earlier`."""
-    insert_messages, insert_mentions = _batch_inserts(engine.dialect.name)
-    rows = [{
-        "id": uuid.UUID(m["id"]), "room_id": uuid.UUID(m["room"]),
-        "user_id": uuid.UUID(m["user"]), "message": m["message"],
-        "reply_to": uuid.UUID(m["reply_to"]) if m.get("reply_to") else None,
-        "created_at": m["created_at_dt"],
-    } for m in batch]  # built before the transaction: the counter row is locked in it
-    with engine.begin() as conn:
-        first = order.allocate(conn, len(batch))
-        for i, row in enumerate(rows):
-            row["seq"] = first + i
-        order.number_in_rooms(conn, rows, first, ordinals)
-        inserted = set(conn.execute(insert_messages, rows).scalars())
-        if len(inserted) < len(rows):
-            _close_ordinal_gaps(conn, rows, inserted)
-        mentions = [{"message_id": row["id"], "user_id": uuid.UUID(user),
-                     "room_id": row["room_id"], "seq": row["seq"], "position": position}
-                    for row, message in zip(rows, batch) if row["id"] in inserted
-                    for position, user in enumerate(message.get("mentions", ()))]
-        if mentions:
-            conn.execute(insert_mentions, mentions)
-    if ordinals is not None:
-        ordinals.committed(first, first + len(batch) - 1,
-                           [row for row in rows if row["id"] in inserted])
-    missing = [row["id"] for row in rows if row["id"] not in inserted]
-    new = []
-    for row, message in zip(rows, batch):
-        if row["id"] in inserted:
-            entry = {k: v for k, v in message.items() if k != "created_at_dt"}
-            entry.update(kind="message", seq=row["seq"])
-            new.append(entry)
-    return StoredBatch(first, first + len(batch) - 1, new, _stored(engine, missing))
-
-
-def _close_ordinal_gaps(conn, rows, inserted):
-    """Rows already stored (a retry after an ambiguous commit, the same id posted to two
-    workers) took ordinals they do not use. The room list subtracts ordinals to count
-    messages, so they must have no gaps: the inserted rows are numbered again from where
-    their room's numbering began, still under the counter row's lock. Rare."""
-    newest = {}
-    for row in rows:  # in seq order: a room's first row holds its lowest ordinal
-        newest.setdefault(row["room_id"], row["room_ordinal"] - 1)
-    moved = []
-    for row in rows:
-        if row["id"] in inserted:
-            newest[row["room_id"]] += 1
-            if row["room_ordinal"] != newest[row["room_id"]]:
-                row["room_ordinal"] = newest[row["room_id"]]
-                moved.append({"moved_id": row["id"], "ordinal": row["room_ordinal"]})
-    if moved:
-        conn.execute(update(Message).where(Message.id == bindparam("moved_id"))
-                     .values(room_ordinal=bindparam("ordinal")), moved)
-
-
-def _stored(engine, message_ids):
-    """The log entries of messages already stored under these ids, in order."""
-    if not message_ids:
-        return []
-    with engine.connect() as conn:
-        found = [Message(**row._mapping) for row in conn.execute(
-            select(Message.__table__).where(Message.id.in_(message_ids)).order_by(Message.seq))]
-        return order.message_entries(conn, found)

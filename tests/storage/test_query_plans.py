@@ -191,3 +191,30 @@ def test_history_pages_walk_the_room_by_seq(app):
         if bound:
             assert bound in node.split("Index Cond: ", 1)[1].splitlines()[0], plan
         assert "Filter" not in node, plan
+
+
+def test_the_batch_store_numbers_and_dedupes_by_index(app):
+    """The processor's one statement per batch (chat/realtime/batch_store.py) finds each
+    room's newest ordinal by walking ix_messages_room_seq backwards and each stored id
+    by the primary key, never scanning messages: it runs with the counter row locked."""
+    import uuid
+    from datetime import datetime, timezone
+
+    from chat.realtime.batch_store import _postgres_statement
+
+    with app.app_context():
+        engine = db.engine
+    _update, insert = _postgres_statement(2, 1).split(";\n", 1)
+    rooms = [str(uuid.uuid4()), str(uuid.uuid4())]
+    params = {"count": 2, "counter": "message_seq", "mm0": str(uuid.uuid4()),
+              "mu0": str(uuid.uuid4()), "mp0": 0}
+    for i in range(2):
+        params.update({f"k{i}": i + 1, f"id{i}": str(uuid.uuid4()), f"room{i}": rooms[i],
+                       f"user{i}": str(uuid.uuid4()), f"text{i}": "hello",
+                       f"reply{i}": None, f"at{i}": datetime.now(timezone.utc)})
+    with engine.connect() as conn:
+        conn.execute(text("SET enable_seqscan = off"))
+        plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + insert, params))
+    assert "Seq Scan on messages" not in plan, plan
+    assert "Index Scan Backward using ix_messages_room_seq on messages" in plan, plan
+    assert "using pk_messages on messages" in plan, plan

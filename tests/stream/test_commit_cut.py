@@ -78,8 +78,9 @@ def _metric(text: str, name: str) -> float:
 
 
 def test_the_proxy_cuts_a_commit_before_or_after_the_database(pg_database):
-    """The premise of the test above: a COMMIT cut "before" never happens, one cut
-    "after" has happened, and in both cases the client sees only a broken connection."""
+    """The premise of the test above: a commit cut "before" never happens, one cut
+    "after" has happened, and in both cases the client sees only a broken connection;
+    for a COMMIT and for a Query of several statements sent in autocommit."""
     import psycopg2
 
     with PostgresCommitCutter() as cutter:
@@ -102,11 +103,29 @@ def test_the_proxy_cuts_a_commit_before_or_after_the_database(pg_database):
             finally:
                 conn.close()
         assert cutter.done.is_set()
+        # A Query of several statements in autocommit (how the processor stores a batch)
+        # is one transaction, committed as the database answers it.
+        cutter.plan(["before", "after"],
+                    lambda statements: any("cut_probe" in s for s in statements))
+        for mode in ("before", "after"):
+            conn = psycopg2.connect(url)
+            conn.autocommit = True
+            try:
+                conn.cursor().execute("INSERT INTO cut_probe VALUES (%s); "
+                                      "INSERT INTO cut_probe VALUES (%s)",
+                                      (f"{mode} 1", f"{mode} 2"))
+            except psycopg2.OperationalError:
+                pass
+            else:
+                raise AssertionError(f"the {mode} cut did not break the connection")
+            finally:
+                conn.close()
+        assert cutter.done.is_set()
     direct = psycopg2.connect(pg_database)
     try:
         with direct, direct.cursor() as cur:
-            cur.execute("SELECT mode FROM cut_probe")
-            assert [r[0] for r in cur.fetchall()] == ["after"]
+            cur.execute("SELECT mode FROM cut_probe ORDER BY mode")
+            assert [r[0] for r in cur.fetchall()] == ["after", "after 1", "after 2"]
             cur.execute("DROP TABLE cut_probe")
     finally:
         direct.close()

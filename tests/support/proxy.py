@@ -4,11 +4,13 @@ precise ways.
 - ``TCPProxy``: forwards every byte both ways (a thread per direction per connection).
 - ``PostgresCommitCutter``: a ``TCPProxy`` in front of PostgreSQL that reads just enough of
   the frontend protocol (the startup packet, then typed messages: 1 type byte + int32
-  length) to spot a simple Query whose SQL is ``COMMIT``, and cuts that connection either
-  before forwarding it (the commit never happens) or after forwarding it, once the server
-  has answered, without relaying the answer (an ambiguous commit: it happened, the client
-  cannot know). psycopg2 sends every statement as a simple Query, so every COMMIT is
-  visible. Connect with ``?sslmode=disable``: the proxy cannot read TLS.
+  length) to spot where a transaction commits, and cuts that connection either before
+  forwarding it (the commit never happens) or after forwarding it, once the server has
+  answered, without relaying the answer (an ambiguous commit: it happened, the client
+  cannot know). psycopg2 sends every statement as a simple Query, so every commit is
+  visible: a ``COMMIT`` after ``BEGIN``, or a Query sent outside a transaction
+  (autocommit), which PostgreSQL commits as it answers it, however many statements it
+  holds. Connect with ``?sslmode=disable``: the proxy cannot read TLS.
 - ``DelayProxy``: adds latency to one direction, keeping the byte order (TCP cannot
   reorder), e.g. Redis -> server so that publishes reach one host late.
 """
@@ -218,7 +220,8 @@ class PostgresCommitCutter(TCPProxy):
             return mode
 
     def on_connect(self, link: _Link) -> None:
-        link.state.update(buf=b"", startup=True, statements=[], cut_on_reply=False)
+        link.state.update(buf=b"", startup=True, statements=[], in_transaction=False,
+                          cut_on_reply=False)
 
     def client_data(self, link: _Link, chunk: bytes) -> None:
         st = link.state
@@ -250,19 +253,24 @@ class PostgresCommitCutter(TCPProxy):
             if kind == b"Q":
                 sql = message[5:-1].decode("utf-8", "replace").strip().rstrip(";").strip()
                 word = sql.upper()
+                commits = None  # the statements this Query commits, if it commits
                 if word == "COMMIT":
-                    statements, st["statements"] = st["statements"], []
-                    mode = self._decide(statements)
-                    if mode == "before":
-                        self.send(link.up, b"".join(out))
-                        link.cut()  # the COMMIT never reaches the database
-                        return
-                    if mode == "after":
-                        st["cut_on_reply"] = True
+                    commits, st["statements"] = st["statements"], []
+                    st["in_transaction"] = False
                 elif word in ("ROLLBACK", "BEGIN"):
                     st["statements"] = []
-                else:
+                    st["in_transaction"] = word == "BEGIN"
+                elif st["in_transaction"]:
                     st["statements"].append(sql)
+                else:
+                    commits = [sql]  # autocommit: committed when answered
+                mode = self._decide(commits) if commits is not None else None
+                if mode == "before":
+                    self.send(link.up, b"".join(out))
+                    link.cut()  # the commit never reaches the database
+                    return
+                if mode == "after":
+                    st["cut_on_reply"] = True
             out.append(message)
         self.send(link.up, b"".join(out))
 
@@ -276,8 +284,9 @@ class PostgresCommitCutter(TCPProxy):
 
 
 def inserts_messages(statements: list[str]) -> bool:
-    """A transaction of the message processor: it inserts chat messages."""
-    return any(s.upper().startswith("INSERT INTO MESSAGES") for s in statements)
+    """A transaction of the message processor: it inserts chat messages (on PostgreSQL in
+    one Query of several statements, chat/realtime/batch_store.py)."""
+    return any("INSERT INTO MESSAGES" in s.upper() for s in statements)
 
 
 # -- latency -------------------------------------------------------------------------------

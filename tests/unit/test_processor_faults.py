@@ -12,7 +12,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import exc as sa_exc
 
-from chat.realtime.processor import MessageProcessor, StoredBatch
+from chat.realtime.batch_store import StoredBatch
+from chat.realtime.processor import MessageProcessor
 
 
 def _message(text="hi", **extra):
