@@ -80,8 +80,26 @@ def _metric(text: str, name: str) -> float:
 def test_the_proxy_cuts_a_commit_before_or_after_the_database(pg_database):
     """The premise of the test above: a commit cut "before" never happens, one cut
     "after" has happened, and in both cases the client sees only a broken connection;
-    for a COMMIT and for a Query of several statements sent in autocommit."""
+    for a COMMIT and for a Query of several statements sent in autocommit (how the
+    processor stores a batch: one transaction, committed as the database answers it)."""
     import psycopg2
+
+    def commit_cut(url, mode, autocommit):
+        conn = psycopg2.connect(url)
+        conn.autocommit = autocommit
+        try:
+            if autocommit:
+                conn.cursor().execute("INSERT INTO cut_probe VALUES (%s); "
+                                      "INSERT INTO cut_probe VALUES (%s)",
+                                      (f"{mode} 1", f"{mode} 2"))
+            else:
+                conn.cursor().execute("INSERT INTO cut_probe VALUES (%s)", (mode,))
+                conn.commit()
+        except psycopg2.OperationalError:
+            return
+        finally:
+            conn.close()
+        raise AssertionError(f"the {mode} cut did not break the connection")
 
     with PostgresCommitCutter() as cutter:
         url = through_proxy(pg_database, cutter.port, "sslmode=disable")
@@ -89,38 +107,12 @@ def test_the_proxy_cuts_a_commit_before_or_after_the_database(pg_database):
         with setup, setup.cursor() as cur:
             cur.execute("CREATE TABLE cut_probe (mode text)")
         setup.close()
-        cutter.plan(["before", "after"],
-                    lambda statements: any("cut_probe" in s for s in statements))
-        for mode in ("before", "after"):
-            conn = psycopg2.connect(url)
-            conn.cursor().execute("INSERT INTO cut_probe VALUES (%s)", (mode,))
-            try:
-                conn.commit()
-            except psycopg2.OperationalError:
-                pass
-            else:
-                raise AssertionError(f"the {mode} cut did not break the connection")
-            finally:
-                conn.close()
-        assert cutter.done.is_set()
-        # A Query of several statements in autocommit (how the processor stores a batch)
-        # is one transaction, committed as the database answers it.
-        cutter.plan(["before", "after"],
-                    lambda statements: any("cut_probe" in s for s in statements))
-        for mode in ("before", "after"):
-            conn = psycopg2.connect(url)
-            conn.autocommit = True
-            try:
-                conn.cursor().execute("INSERT INTO cut_probe VALUES (%s); "
-                                      "INSERT INTO cut_probe VALUES (%s)",
-                                      (f"{mode} 1", f"{mode} 2"))
-            except psycopg2.OperationalError:
-                pass
-            else:
-                raise AssertionError(f"the {mode} cut did not break the connection")
-            finally:
-                conn.close()
-        assert cutter.done.is_set()
+        for autocommit in (False, True):
+            cutter.plan(["before", "after"],
+                        lambda statements: any("cut_probe" in s for s in statements))
+            for mode in ("before", "after"):
+                commit_cut(url, mode, autocommit)
+            assert cutter.done.is_set()
     direct = psycopg2.connect(pg_database)
     try:
         with direct, direct.cursor() as cur:
