@@ -32,7 +32,7 @@ def autocommit_connection(engine):
     no ROLLBACK after. On PostgreSQL the driver's autocommit flag is set and cleared on
     the connection itself, which sends nothing: SQLAlchemy's AUTOCOMMIT isolation level
     restores the level when the connection goes back to the pool, a round trip that was
-    5 % of a stream open's CPU (docs/benchmarks.md, section 3d)."""
+    5 % of a stream open's CPU (docs/benchmarks.md, sections 3d and 11)."""
     if engine.dialect.name != "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             yield connection

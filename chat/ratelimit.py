@@ -1,5 +1,5 @@
-"""Rate limits, moving windows kept in this process's memory, or in Redis when REDIS_URL is set so every
-worker and host counts against one budget:
+"""Rate limits, moving windows kept in this process's memory, or in Redis when REDIS_URL
+is set so every worker and host counts against one budget:
 
 - posts per user (CHAT_RATE_LIMIT);
 - failed sign-ins per name and per client address (CHAT_LOGIN_RATE_LIMIT): once either is
