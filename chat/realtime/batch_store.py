@@ -20,7 +20,7 @@ at a time.
 import functools
 import uuid
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
 
 from chat.extensions import autocommit_connection
@@ -127,12 +127,17 @@ def _store_stepwise(engine, batch):
     } for m in batch]  # built before the transaction: the counter row is locked in it
     with engine.begin() as conn:
         first = order.allocate(conn, len(batch))
-        for i, row in enumerate(rows):
-            row["seq"] = first + i
-        order.number_in_rooms(conn, rows)
-        inserted = set(conn.execute(_INSERT_MESSAGES, rows).scalars())
-        if len(inserted) < len(rows):
-            _close_ordinal_gaps(conn, rows, inserted)
+        for seq, row in enumerate(rows, start=first):
+            row["seq"] = seq
+        # As on PostgreSQL: ids already stored are skipped before numbering, so they take
+        # no ordinal (the counter's lock keeps anyone from storing them meanwhile).
+        stored = set(conn.scalars(select(Message.id).where(
+            Message.id.in_([row["id"] for row in rows]))))
+        new = [row for row in rows if row["id"] not in stored]
+        inserted = set()
+        if new:
+            order.number_in_rooms(conn, new)
+            inserted = set(conn.execute(_INSERT_MESSAGES, new).scalars())
         mentions = [{"message_id": row["id"], "user_id": uuid.UUID(user),
                      "room_id": row["room_id"], "seq": row["seq"], "position": position}
                     for row, message in zip(rows, batch) if row["id"] in inserted
@@ -140,26 +145,6 @@ def _store_stepwise(engine, batch):
         if mentions:
             conn.execute(_INSERT_MENTIONS, mentions)
     return first, inserted
-
-
-def _close_ordinal_gaps(conn, rows, inserted):
-    """Rows already stored took ordinals they do not use. The room list subtracts
-    ordinals to count messages, so they must have no gaps: the inserted rows are
-    numbered again from where their room's numbering began, still under the counter
-    row's lock. Rare."""
-    newest = {}
-    for row in rows:  # in seq order: a room's first row holds its lowest ordinal
-        newest.setdefault(row["room_id"], row["room_ordinal"] - 1)
-    moved = []
-    for row in rows:
-        if row["id"] in inserted:
-            newest[row["room_id"]] += 1
-            if row["room_ordinal"] != newest[row["room_id"]]:
-                row["room_ordinal"] = newest[row["room_id"]]
-                moved.append({"moved_id": row["id"], "ordinal": row["room_ordinal"]})
-    if moved:
-        conn.execute(update(Message).where(Message.id == bindparam("moved_id"))
-                     .values(room_ordinal=bindparam("ordinal")), moved)
 
 
 def _stored(engine, message_ids):
