@@ -183,9 +183,8 @@ def _tracking_writes(stream, chunks):
 def _direct_writer(sock, environ):
     """A writer for Stream.writer (`nonblocking_writer` on the client's socket), or None
     outside gunicorn's gevent worker, and for HEAD, whose body the server must not send."""
-    raw = getattr(sock, "_sock", sock)
-    if (raw is None or not monkey.is_module_patched("socket")
-            or environ["REQUEST_METHOD"] != "GET"):
+    raw = _plain_socket(sock)
+    if raw is None or environ["REQUEST_METHOD"] != "GET":
         return None
     return nonblocking_writer(raw, chunked=environ.get("SERVER_PROTOCOL") != "HTTP/1.0")
 
@@ -216,6 +215,12 @@ def _write_raw(stream, sock, data):
         stream.sending = False
 
 
+def _plain_socket(sock):
+    """The OS socket under gevent's, or None outside gunicorn's gevent worker."""
+    raw = getattr(sock, "_sock", sock)
+    return raw if raw is not None and monkey.is_module_patched("socket") else None
+
+
 def _aborter(sock):
     """Ends the client connection at once: a reset that drops whatever the kernel still
     holds for it, and a greenlet blocked writing to it fails and lets go of the stream."""
@@ -244,8 +249,8 @@ def _watch_for_hangup(sock, on_hangup):
     presence grace period at once. A libev watcher with a callback costs a few hundred
     bytes where a greenlet waiting on the socket cost about 10 KiB per stream.
     """
-    raw = getattr(sock, "_sock", sock)
-    if raw is None or not monkey.is_module_patched("socket"):
+    raw = _plain_socket(sock)
+    if raw is None:
         return None
     try:
         watcher = gevent.get_hub().loop.io(raw.fileno(), 1)  # 1: readable
