@@ -3,7 +3,8 @@ Redis) on PostgreSQL, many SSE subscribers in one room (`general`, which every a
 joins at signup).
 
 (a) latency: S subscribers (default 100) while one poster sends R msg/s (default 100) for
-    D seconds (default 20). Latency = from just before the POST is sent to the moment a
+    D seconds (default 20; bench/rawpost.py, or requests threads with --client
+    requests). Latency = from just before the POST is sent to the moment a
     subscriber's reader parses the event, over every subscriber x message pair.
 (b) throughput: B subscribers (default 1,000); a burst of M messages (default 200) posted
     by P concurrent posters as fast as the server accepts them; deliveries/s = events
@@ -17,7 +18,7 @@ splits events and reads the message id; see benchlib.SSEConn); the CPU each side
 printed so the reader can judge whether the client was a bottleneck.
 
     .venv/bin/python bench/fanout.py [--subscribers-a 100] [--rate 100] [--duration 20]
-        [--post-connections 32] [--subscribers-b 1000] [--burst 200] [--posters 4]
+        [--client raw|requests] [--post-connections 32] [--subscribers-b 1000] [--burst 200] [--posters 4]
         [--client-procs 2] [--connect-concurrency 20] [--profile /tmp/fanout-profile]
         [--profile-seconds 15] [--profile-format raw|flamegraph|speedscope] [--skip-a] [--skip-b]
         [--workers 1] [--server-dir DIR] [--keep-db]
@@ -35,6 +36,7 @@ import uuid
 from pathlib import Path
 
 import benchlib
+import rawpost
 from benchlib import CPUMeter, Subscribers, percentile, table
 
 SERVER_ENV = {
@@ -153,19 +155,30 @@ def part_a(server, workers, poster, subs, args):
         print(f"    {opened['streams']} streams ready in {opened['open_seconds']:.1f} s",
               flush=True)
         n = int(args.rate * args.duration)
-        sessions = burst_sessions(server.api, poster[1], room, args.post_connections)
-        group.go(n, record=True, timeout=args.duration + 60)
         # Profiled only when (b) is skipped: --profile then records (a).
         profile = _profile_path(args) if args.skip_b else None
-        spy = start_spy(workers[0], profile, args) if profile else None
         labels = {(f"server worker {i + 1}" if len(workers) > 1 else "server worker"): pid
                   for i, pid in enumerate(workers)}
-        meter = CPUMeter({**labels, "subscriber proc": group.pids[0],
-                          "poster (main proc)": "self"}, args.dbname).start()
-        sent, rtts, post_elapsed, late = paced_post(server.api, sessions, room, args.rate,
-                                                    args.duration)
-        for s in sessions:
-            s.close()
+        started = {}
+
+        def start():
+            group.go(n, record=True, timeout=args.duration + 60)
+            started["spy"] = start_spy(workers[0], profile, args) if profile else None
+            started["meter"] = CPUMeter({**labels, "subscriber proc": group.pids[0],
+                                         "poster (main proc)": "self"}, args.dbname).start()
+
+        if args.client == "raw":
+            sent, rtts, post_elapsed, late = rawpost.paced(
+                f"{server.api}/rooms/{room}/messages", poster[1], args.rate, args.duration,
+                args.post_connections, on_start=start)
+        else:
+            sessions = burst_sessions(server.api, poster[1], room, args.post_connections)
+            start()
+            sent, rtts, post_elapsed, late = paced_post(server.api, sessions, room,
+                                                        args.rate, args.duration)
+            for s in sessions:
+                s.close()
+        meter, spy = started["meter"], started["spy"]
         res = group.results(timeout=args.duration + 90)
         meter.stop()
         stop_spy(spy)
@@ -321,6 +334,9 @@ def main():
     parser.add_argument("--subscribers-a", type=int, default=100)
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument("--client", choices=("raw", "requests"), default="raw",
+                        help="(a)'s poster: bench/rawpost.py (asyncio, lean) or the older "
+                             "requests threads, for comparison")
     parser.add_argument("--post-connections", type=int, default=32,
                         help="keep-alive connections of the open-loop poster in (a)")
     parser.add_argument("--subscribers-b", type=int, default=1000)

@@ -10,7 +10,8 @@
     bare statement cost, above that it includes waiting for the other writers' commits),
     plus the p99 of a whole batch transaction.
 
-(b) Ingest over HTTP: 16 concurrent posters (threads, kept-alive sessions) post to
+(b) Ingest over HTTP: 16 concurrent posters (kept-alive connections of bench/rawpost.py;
+    one requests thread each with --client requests) post to
     `general` on a real gunicorn+gevent server (one worker) for a fixed time. Reported:
     POST p50/p99 and ingest msgs/s, where ingest counts from the first post until the
     last accepted message is in the database (a 202 that is not yet stored has not been
@@ -23,7 +24,7 @@
 
     .venv/bin/python bench/multi_writer.py [--writers 1,2,4] [--seconds 8] [--batch 8]
         [--posters 16] [--post-seconds 15] [--before-commit fd8b30d] [--rounds 2]
-        [--noop] [--skip-writers] [--skip-ingest]
+        [--noop] [--client raw|requests] [--skip-writers] [--skip-ingest]
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from pathlib import Path
 
 import benchlib  # also puts the repo root on sys.path
 
+CLIENT = ["raw"]  # --client: the posters of (b)
 BEFORE_DURABLE = "fd8b30d"  # parent of b6152a9, "durable 202 by group commit"
 
 
@@ -206,8 +208,11 @@ class _PostRun:
 
 
 def _post_for(target, warm_url, tokens, seconds, worker, dbname):
-    """One thread per token posts to `target` one message after another for `seconds`;
-    the meter (worker CPU) is still running when this returns."""
+    """One connection per token posts to `target` one message after another for
+    `seconds` (bench/rawpost.py, or one requests thread each with --client requests); the
+    meter (worker CPU) is still running when this returns."""
+    if CLIENT[0] == "raw":
+        return _raw_post_for(target, tokens, seconds, worker, dbname)
     import requests
 
     run, lock = _PostRun(), threading.Lock()
@@ -245,6 +250,21 @@ def _post_for(target, warm_url, tokens, seconds, worker, dbname):
         t.join()
     run.posted_for = time.perf_counter() - run.started
     run.latencies.sort()
+    return run
+
+
+def _raw_post_for(target, tokens, seconds, worker, dbname):
+    import rawpost
+
+    run = _PostRun()
+
+    def start():
+        run.meter = benchlib.CPUMeter({"server worker": worker,
+                                       "posters (this process)": "self"}, dbname).start()
+        run.started = time.perf_counter()
+
+    run.latencies, run.statuses, run.posted_for = rawpost.closed_loop(
+        target, tokens, seconds, on_start=start)
     return run
 
 
@@ -327,9 +347,13 @@ def main():
                         help="ingest runs of each server, alternating before/after")
     parser.add_argument("--noop", action="store_true",
                         help="also run the posters against a no-op Flask route each round")
+    parser.add_argument("--client", choices=("raw", "requests"), default="raw",
+                        help="(b)'s posters: bench/rawpost.py (asyncio, lean) or one "
+                             "requests thread each, for comparison")
     parser.add_argument("--skip-writers", action="store_true")
     parser.add_argument("--skip-ingest", action="store_true")
     args = parser.parse_args()
+    CLIENT[0] = args.client
     benchlib.exit_on_sigterm()
     benchlib.raise_nofile()
     benchlib.print_machine()
