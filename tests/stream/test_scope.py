@@ -201,3 +201,22 @@ def test_logout_closes_the_streams_of_that_session_only(api, live_server, stream
                 assert gone.response.status_code == 401
     finally:
         other_session.close()
+
+
+def test_a_new_public_room_is_announced_to_every_open_stream(api, stream):
+    """API 1.1: creating a public room sends `room` {room, action: created, info: Room} to
+    every open stream, members of nothing but `general` included; a private room is
+    announced to nobody."""
+    alice, bob = api(), api()
+    with alice.subscribe() as sse, bob.subscribe() as bob_sse:
+        sse.wait_ready()
+        bob_sse.wait_ready()
+        private = bob.create_room(kind="private")
+        public = bob.create_room()
+        for watcher in (sse, bob_sse):
+            seen = watcher.events_until(lambda e: e.event == "room", timeout=5)
+            announced = seen[-1].json()
+            assert announced == {"room": public["id"], "action": "created", "info": public}
+            assert not seen[-1].has_id_field
+            # The private room was created first: the first `room` event would be its own.
+            assert private["id"] not in seen[-1].data
