@@ -87,3 +87,20 @@ def test_last_event_id_query_parameter_resumes_like_the_header(live_server):
         events = stream.events_until(
             lambda e: e.event == "message" and e.json()["id"] == second["id"], timeout=10)
     assert [e.json()["id"] for e in events if e.event == "message"] == [second["id"]]
+
+
+def test_the_last_event_id_header_wins_over_the_query_parameter(live_server):
+    """Both present: the resume starts after the header's id, not the query's."""
+    owner = ChatClient(live_server.api).register()
+    room = owner.create_room()
+    first = owner.post_message(room["id"], "first")
+    second = owner.post_message(room["id"], "second")
+    third = owner.post_message(room["id"], "third")
+    from tests.support.sse import SSEClient
+
+    url = f"{owner.api}/users/{owner.id}/subscribe?last_event_id={first['id']}"
+    with SSEClient(url, {**owner.auth_header, "Last-Event-ID": second["id"]}) as stream:
+        stream.wait_ready()
+        events = stream.events_until(
+            lambda e: e.event == "message" and e.json()["id"] == third["id"], timeout=10)
+    assert [e.json()["id"] for e in events if e.event == "message"] == [third["id"]]
