@@ -43,7 +43,6 @@ from pathlib import Path
 
 import benchlib  # also puts the repo root on sys.path
 
-CLIENT = ["raw"]  # --client: the posters of (b)
 BEFORE_DURABLE = "fd8b30d"  # parent of b6152a9, "durable 202 by group commit"
 
 
@@ -163,7 +162,7 @@ def _stored_count(url):
         conn.close()
 
 
-def run_ingest(label, source_dir, posters, seconds):
+def run_ingest(label, source_dir, posters, seconds, client):
     """(b) on the source tree ``source_dir``: its own scratch database and migrations."""
     from tests.support.server import (
         create_postgres_database,
@@ -185,7 +184,7 @@ def run_ingest(label, source_dir, posters, seconds):
             worker = benchlib.worker_pid(server.pid)
             run = _post_for(f"{server.api}/rooms/{room}/messages", server.api + "/rooms",
                             [token for _, token in accounts], seconds, worker,
-                            url.rsplit("/", 1)[1])
+                            url.rsplit("/", 1)[1], client)
             accepted = run.statuses.get(202, 0)
             while _stored_count(url) - base < accepted:  # "before": still being stored
                 if time.perf_counter() - run.started > seconds + 120:
@@ -207,11 +206,11 @@ class _PostRun:
         self.meter = None
 
 
-def _post_for(target, warm_url, tokens, seconds, worker, dbname):
+def _post_for(target, warm_url, tokens, seconds, worker, dbname, client):
     """One connection per token posts to `target` one message after another for
-    `seconds` (bench/rawpost.py, or one requests thread each with --client requests); the
+    `seconds` (`client` "raw": bench/rawpost.py; "requests": one requests thread each); the
     meter (worker CPU) is still running when this returns."""
-    if CLIENT[0] == "raw":
+    if client == "raw":
         return _raw_post_for(target, tokens, seconds, worker, dbname)
     import requests
 
@@ -268,7 +267,7 @@ def _raw_post_for(target, tokens, seconds, worker, dbname):
     return run
 
 
-def run_noop(posters, seconds):
+def run_noop(posters, seconds, client):
     """The same posters against bench/noop_app.py on the same gunicorn + gevent settings
     (gunicorn.conf.py's worker class, connections, keep-alive and backlog; one worker)."""
     from tests.support.server import free_port
@@ -291,7 +290,7 @@ def run_noop(posters, seconds):
             except requests.ConnectionError:
                 time.sleep(0.05)  # the server is starting: nothing to wait on but a port
         run = _post_for(base + "/noop", base + "/noop", ["x"] * posters, seconds,
-                        benchlib.worker_pid(server.pid), None)
+                        benchlib.worker_pid(server.pid), None, client)
         run.meter.stop()
     finally:
         server.terminate()
@@ -353,7 +352,6 @@ def main():
     parser.add_argument("--skip-writers", action="store_true")
     parser.add_argument("--skip-ingest", action="store_true")
     args = parser.parse_args()
-    CLIENT[0] = args.client
     benchlib.exit_on_sigterm()
     benchlib.raise_nofile()
     benchlib.print_machine()
@@ -377,11 +375,11 @@ def main():
             trees.append((f"after ({head})", benchlib.REPO_ROOT))
             for round_ in range(1, args.rounds + 1):
                 if args.noop:
-                    ingest.append(run_noop(args.posters, args.post_seconds))
+                    ingest.append(run_noop(args.posters, args.post_seconds, args.client))
                     ingest[-1]["label"] += f" #{round_}"
                 for label, tree in trees:  # alternating: background load hits both
                     ingest.append(run_ingest(f"{label} #{round_}", tree, args.posters,
-                                             args.post_seconds))
+                                             args.post_seconds, args.client))
                     print(f"{ingest[-1]['label']}: p50 {ingest[-1]['p50']:.1f} ms, "
                           f"{ingest[-1]['ingest']:,.0f} msgs/s; {ingest[-1]['cpu']}",
                           flush=True)
