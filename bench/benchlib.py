@@ -129,6 +129,39 @@ def running_server(url, env, cwd=None):
                 server.kill()
 
 
+@contextlib.contextmanager
+def noop_server():
+    """bench/noop_app.py, a Flask route that reads a JSON body and answers 202, on the
+    chat server's gunicorn + gevent settings (worker class, connections, keep-alive,
+    backlog; one worker): the floor any route of this stack pays. Yields (port, worker
+    pid)."""
+    import subprocess
+    import urllib.request
+
+    from tests.support.server import free_port
+
+    port = free_port()
+    log = open(Path(tempfile.mkdtemp(prefix="chat-bench-noop-")) / "server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1",
+         "--worker-connections", "10000", "--keep-alive", "2", "--backlog", "4096",
+         "-b", f"127.0.0.1:{port}", "noop_app:app"],
+        cwd=Path(__file__).parent, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+            except urllib.error.HTTPError:
+                break  # answered (404): up
+            except OSError:
+                time.sleep(0.05)  # the server is starting: nothing to wait on but a port
+        yield port, worker_pid(server.pid)
+    finally:
+        server.terminate()
+        server.wait(10)
+        log.close()
+
+
 # -- bulk loading and plans ------------------------------------------------------------------
 
 def psycopg_url(url):

@@ -34,7 +34,6 @@ import contextlib
 import multiprocessing as mp
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -268,34 +267,12 @@ def _raw_post_for(target, tokens, seconds, worker, dbname):
 
 
 def run_noop(posters, seconds, client):
-    """The same posters against bench/noop_app.py on the same gunicorn + gevent settings
-    (gunicorn.conf.py's worker class, connections, keep-alive and backlog; one worker)."""
-    from tests.support.server import free_port
-
-    port = free_port()
-    log = open(Path(tempfile.mkdtemp(prefix="chat-bench-noop-")) / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1",
-         "--worker-connections", "10000", "--keep-alive", "2", "--backlog", "4096",
-         "-b", f"127.0.0.1:{port}", "noop_app:app"],
-        cwd=Path(__file__).parent, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    """The same posters against the no-op route (benchlib.noop_server)."""
+    with benchlib.noop_server() as (port, worker):
         base = f"http://127.0.0.1:{port}"
-        import requests
-
-        for _ in range(200):
-            try:
-                requests.get(base + "/noop", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.05)  # the server is starting: nothing to wait on but a port
-        run = _post_for(base + "/noop", base + "/noop", ["x"] * posters, seconds,
-                        benchlib.worker_pid(server.pid), None, client)
+        run = _post_for(base + "/noop", base + "/noop", ["x"] * posters, seconds, worker,
+                        None, client)
         run.meter.stop()
-    finally:
-        server.terminate()
-        server.wait(10)
-        log.close()
     return _ingest_row("no-op Flask route", run, run.statuses.get(202, 0), run.posted_for)
 
 

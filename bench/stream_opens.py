@@ -7,10 +7,12 @@ client process opens its share of `--streams` streams (each waits for `ready`), 
 starting at one instant, with `--concurrency` subscribe requests in flight per process;
 then every stream is closed and the worker left to settle. Reported per run: opens per
 second (all streams over the slowest process's time), the CPU per open of the worker,
-of the client processes and of this database's PostgreSQL backends, and the load.
+of the client processes and of this database's PostgreSQL backends, and the load. With
+--noop each round starts with the floor: the no-op Flask route (benchlib.noop_server)
+answering the same number of requests, each on a new connection, at each concurrency.
 
     .venv/bin/python bench/stream_opens.py [--streams 5000] [--clients 1,2]
-        [--concurrency 20,100] [--users 10] [--rounds 1] [--server-dir DIR [DIR ...]]
+        [--concurrency 20,100] [--users 10] [--rounds 1] [--server-dir DIR [DIR ...]] [--noop]
 """
 
 from __future__ import annotations
@@ -91,6 +93,42 @@ def one_run(server, worker, dbname, accounts, streams, clients, concurrency):
             "load": meter.result["load"]}
 
 
+def noop_run(streams, concurrency, round_):
+    """The floor of an open: `streams` POSTs to the no-op route, each on a new connection
+    closed after its answer, `concurrency` in flight (one asyncio client, this process).
+    Returns a row of the results table."""
+    body = b'{"message": "x"}'
+    request = (b"POST /noop HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+               b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+
+    async def one(port, slots):
+        async with slots:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            writer.close()
+            if head[9:12] != b"202":
+                raise RuntimeError(f"the no-op route answered {head[:40]!r}")
+
+    async def run_all(port):
+        slots = asyncio.Semaphore(concurrency)
+        await asyncio.gather(*(one(port, slots) for _ in range(streams)))
+
+    with benchlib.noop_server() as (port, worker):
+        asyncio.run(run_all(port))  # warm-up
+        meter = CPUMeter({"worker": worker, "client": "self"}, None).start()
+        t0 = time.monotonic()
+        asyncio.run(run_all(port))
+        seconds = time.monotonic() - t0
+        meter.stop()
+    cpu, wall = meter.result["cpu"], meter.result["wall"]
+    return ["no-op route, a connection each", round_, 1, concurrency, streams,
+            f"{streams / seconds:,.0f}/s", f"{1000 * cpu['worker'] / streams:.2f}",
+            f"{cpu['worker'] / wall:.2f}", f"{1000 * cpu['client'] / streams:.2f}",
+            f"{cpu['client'] / wall:.2f}", "-", f"{meter.result['other'] / wall:.2f}",
+            meter.result["load"]]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, default=5000, help="streams opened per run")
@@ -102,6 +140,9 @@ def main():
                         help="repeat every run this often, alternating the trees")
     parser.add_argument("--server-dir", nargs="+", default=[None],
                         help="source trees to run the server from, alternating (A/B)")
+    parser.add_argument("--noop", action="store_true",
+                        help="each round, also the no-op Flask route on a new connection "
+                             "per request: the floor of an open on this stack")
     args = parser.parse_args()
     benchlib.exit_on_sigterm()
     benchlib.raise_nofile()
@@ -112,6 +153,10 @@ def main():
              for k in args.concurrency.split(",")]
     rows = []
     for round_ in range(1, args.rounds + 1):
+        if args.noop:
+            for concurrency in sorted({k for _, k in pairs}):
+                rows.append(noop_run(args.streams, concurrency, round_))
+                print(" | ".join(str(c) for c in rows[-1]), flush=True)
         for tree in args.server_dir:
             with benchlib.scratch_database("chat_bench_opens") as url, \
                     benchlib.running_server(url, env, tree) as server:
