@@ -155,6 +155,8 @@ def noop_server():
                 break  # answered (404): up
             except OSError:
                 time.sleep(0.05)  # the server is starting: nothing to wait on but a port
+        else:
+            raise RuntimeError(f"the no-op server did not answer; see {log.name}")
         yield port, worker_pid(server.pid)
     finally:
         server.terminate()
