@@ -162,7 +162,7 @@ def test_reply_quotes_the_original_and_jumps_to_it(live_server, open_page):
     late = jay_api.post(f"/rooms/{room_id}/messages", json={
         "message": "answering that old question", "reply_to": original_id}).json()
     ivy.page.reload()
-    ivy.await_signed_in("ivy", room=f"ivy-jay")
+    ivy.await_signed_in("ivy", room="ivy-jay")
     expect(ivy.message(original_id)).to_have_count(0)  # not among the newest 50
     late_quote = ivy.message(late["id"]).get_by_test_id("reply-quote")
     expect(late_quote).to_contain_text("the original question")
