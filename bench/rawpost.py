@@ -24,17 +24,23 @@ from urllib.parse import urlsplit
 class RawConnection:
     """One keep-alive connection; `post` sends one request and reads its answer."""
 
-    def __init__(self, reader, writer, host, token):
+    def __init__(self, reader, writer, host, port, token):
         self.reader, self.writer = reader, writer
-        self.head = (f"Host: {host}\r\nAuthorization: Bearer {token}\r\n"
+        self.host, self.port = host, port
+        self.head = (f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
                      f"Content-Type: application/json\r\n").encode()
 
     @classmethod
     async def open(cls, host, port, token):
         reader, writer = await asyncio.open_connection(host, port)
-        return cls(reader, writer, f"{host}:{port}", token)
+        return cls(reader, writer, host, port, token)
 
     async def post(self, path, body: bytes):
+        if self.reader.at_eof():
+            # The server closed the connection after its keep-alive timeout (gunicorn's
+            # is 2 s): a slow paced run reuses each connection less often than that.
+            self.writer.close()
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         self.writer.write(b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s"
                           % (path.encode(), self.head, len(body), body))
         head = await self.reader.readuntil(b"\r\n\r\n")
