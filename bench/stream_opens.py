@@ -23,6 +23,7 @@ import multiprocessing as mp
 import time
 
 import benchlib
+import rawpost
 from benchlib import CPUMeter, SSEGroup, table
 
 
@@ -97,18 +98,14 @@ def noop_run(streams, concurrency, round_):
     """The floor of an open: `streams` POSTs to the no-op route, each on a new connection
     closed after its answer, `concurrency` in flight (one asyncio client, this process).
     Returns a row of the results table."""
-    body = b'{"message": "x"}'
-    request = (b"POST /noop HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
-               b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
 
     async def one(port, slots):
         async with slots:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            writer.close()
-            if head[9:12] != b"202":
-                raise RuntimeError(f"the no-op route answered {head[:40]!r}")
+            conn = await rawpost.RawConnection.open("127.0.0.1", port, token="-")
+            status, answer = await conn.post("/noop", b'{"message": "x"}')
+            conn.close()
+            if status != 202:
+                raise RuntimeError(f"the no-op route answered {status}: {answer[:40]!r}")
 
     async def run_all(port):
         slots = asyncio.Semaphore(concurrency)
